@@ -1,0 +1,4 @@
+package spec
+
+// Limits are the resource limits of the sandbox.
+type Limits struct{}
