@@ -86,8 +86,12 @@ func (r *RunCmd) Run() error {
 
 // spec turns the flags into the sandbox's Spec.
 func (r *RunCmd) spec() (*spec.Spec, error) {
+	argv := r.Command
+	if len(argv) > 0 && argv[0] == "--" {
+		argv = argv[1:]
+	}
 	s := &spec.Spec{
-		Argv:       r.Command,
+		Argv:       argv,
 		Hostname:   r.Hostname,
 		UID:        uint32(os.Getuid()),
 		GID:        uint32(os.Getgid()),

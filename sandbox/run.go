@@ -1,17 +1,211 @@
 package sandbox
 
-import "github.com/sbx-sandbox/sbx/spec"
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"syscall"
 
-// Run starts the sandbox described by s and returns the exit status sbx should exit with.
-func Run(s *spec.Spec) int { return 125 }
+	"golang.org/x/sys/unix"
 
-// IsInit reports whether this process is a sandbox's init.
-func IsInit() bool { return false }
+	"github.com/sbx-sandbox/sbx/spec"
+	"github.com/sbx-sandbox/sbx/userns"
+)
 
-// Init is the sandbox's PID 1.
-func Init() int { return 125 }
+// initArg0 marks a re-executed sbx as a sandbox's init.
+const initArg0 = "sbx-init"
 
-// Environment builds the command's environment.
-func Environment(environ []string, keep bool, set, unset []string) ([]string, error) {
-	return environ, nil
+// forwarded are the signals the parent passes on to the command through init.
+var forwarded = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH}
+
+// Failure is one of sbx's own failures: Code is 125, or 126/127 when the
+// command could not be executed or found, as podman and docker do.
+type Failure struct {
+	Code int
+	Err  error
+}
+
+func (f *Failure) Error() string { return f.Err.Error() }
+
+// Run starts the sandbox described by s, waits for it and returns the
+// status sbx exits with: the command's own, or 128+N when it died of
+// signal N. Failures of sbx itself are printed as one line and give 125.
+func Run(s *spec.Spec) int {
+	code, err := run(s)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sbx: %v\n", err)
+		var f *Failure
+		if errors.As(err, &f) {
+			return f.Code
+		}
+		return 125
+	}
+	return code
+}
+
+func run(s *spec.Spec) (int, error) {
+	// Whatever sbx inherited open stays out of the sandbox: fork passes on
+	// every descriptor not marked close-on-exec, so mark them all; the
+	// --pass-fd ones are passed explicitly below.
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return 0, fmt.Errorf("close_range: %w", err)
+	}
+	var maps userns.Maps
+	if s.MapUsers == "auto" {
+		var err error
+		if maps, err = userns.Auto(s.UID, s.GID); err != nil {
+			return 0, err
+		}
+	} else {
+		maps = userns.Own(s.UID, s.GID)
+	}
+	if s.CallerDir == "" {
+		s.CallerDir, _ = os.Getwd()
+	}
+	if !s.NewSession {
+		if pg, err := unix.IoctlGetInt(0, unix.TIOCGPGRP); err == nil && pg == unix.Getpgrp() {
+			s.Terminal = true
+			defer takeTerminalBack()
+		}
+	}
+	cg, err := newCgroup(s)
+	if err != nil {
+		return 0, err
+	}
+	defer cg.remove()
+
+	parentEnd, childEnd, err := socketPair()
+	if err != nil {
+		return 0, err
+	}
+	defer parentEnd.Close()
+	ctl := conn{parentEnd}
+
+	cmd := &exec.Cmd{
+		Path:        "/proc/self/exe",
+		Args:        []string{initArg0},
+		Env:         []string{},
+		Stdin:       os.Stdin,
+		Stdout:      os.Stdout,
+		Stderr:      os.Stderr,
+		ExtraFiles:  []*os.File{childEnd},
+		SysProcAttr: initAttr(s, maps),
+	}
+	for _, fd := range s.PassFDs {
+		f := os.NewFile(uintptr(fd), fmt.Sprintf("fd %d", fd))
+		if _, err := f.Stat(); err != nil {
+			return 0, fmt.Errorf("--pass-fd %d: %v: open it in the shell that runs sbx (e.g. %d<file)", fd, err, fd)
+		}
+		cmd.ExtraFiles = append(cmd.ExtraFiles, f)
+	}
+
+	// Pdeathsig fires when the thread that started init exits, so the
+	// starting goroutine keeps its thread until init is gone.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, forwarded...)
+	defer signal.Stop(sigs)
+
+	if err := cmd.Start(); err != nil {
+		childEnd.Close()
+		return 0, explainCloneError(err)
+	}
+	childEnd.Close()
+	pid := cmd.Process.Pid
+	waited := false
+	defer func() {
+		if !waited {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	}()
+
+	if maps.Helper {
+		if err := maps.Install(pid); err != nil {
+			return 0, err
+		}
+	}
+	if err := cg.enter(pid); err != nil {
+		return 0, err
+	}
+	if err := ctl.send(msg{Kind: kindSpec, Spec: s}); err != nil {
+		return 0, err
+	}
+
+	msgs := make(chan msg)
+	go func() {
+		defer close(msgs)
+		for {
+			m, files, err := ctl.recv()
+			if err != nil {
+				return
+			}
+			if m.Kind == kindTap && len(files) == 1 {
+				if err := startNetwork(s, files[0]); err != nil {
+					m = msg{Kind: kindError, Error: err.Error()}
+					cmd.Process.Kill()
+				}
+			}
+			msgs <- m
+		}
+	}()
+
+	var result *msg
+	for done := false; !done; {
+		select {
+		case sig := <-sigs:
+			cmd.Process.Signal(sig)
+		case m, ok := <-msgs:
+			if !ok {
+				done = true
+				break
+			}
+			switch m.Kind {
+			case kindExit, kindError:
+				mm := m
+				result = &mm
+			}
+		}
+	}
+	state, _ := cmd.Process.Wait()
+	waited = true
+	switch {
+	case result != nil && result.Kind == kindError:
+		code := result.Code
+		if code == 0 {
+			code = 125
+		}
+		return 0, &Failure{Code: code, Err: errors.New(result.Error)}
+	case result != nil:
+		return exitStatus(s, cg, result), nil
+	}
+	if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 0, fmt.Errorf("the sandbox's init was killed by %v", ws.Signal())
+	}
+	return 0, fmt.Errorf("the sandbox's init ended without a status (%v)", state)
+}
+
+// takeTerminalBack gives the terminal's foreground back to sbx's own
+// process group, which the command held, so that whatever ran sbx (a
+// script without job control, say) can read from the terminal again.
+func takeTerminalBack() {
+	signal.Ignore(unix.SIGTTOU)
+	defer signal.Reset(unix.SIGTTOU)
+	unix.IoctlSetPointerInt(0, unix.TIOCSPGRP, unix.Getpgrp())
+}
+
+// exitStatus is the status sbx passes on for the command's end.
+func exitStatus(s *spec.Spec, cg *cgroup, m *msg) int {
+	return m.Code
+}
+
+// startNetwork runs the parent's side of the sandbox's network on the TAP
+// fd that init created.
+func startNetwork(s *spec.Spec, tap *os.File) error {
+	tap.Close()
+	return fmt.Errorf("network mode %q has no driver", s.Net.Mode)
 }

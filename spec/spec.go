@@ -8,7 +8,12 @@ package spec
 type Spec struct {
 	Argv []string // the command and its arguments; Argv[0] is looked up in the sandbox's PATH
 	Env  []string // the command's whole environment, KEY=VALUE
-	Cwd  string   // working directory inside; "" means the caller's when visible, else /
+	Cwd  string   // working directory inside; "" means CallerDir when visible, else /
+	// CallerDir is the directory sbx was started in.
+	CallerDir string
+	// Terminal is set when stdin is sbx's controlling terminal and sbx runs
+	// in its foreground: the command then gets the terminal's foreground.
+	Terminal bool
 
 	Hostname string
 	UID      uint32 // user id seen inside

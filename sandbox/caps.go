@@ -1,0 +1,99 @@
+package sandbox
+
+import (
+	"fmt"
+	"strings"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+	"kernel.org/pub/linux/libs/security/libcap/psx"
+)
+
+// capNames are the kernel's capability names by number.
+var capNames = [...]string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+	"CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+	"CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK",
+	"CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
+	"CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
+	"CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE",
+	"CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
+	"CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
+	"CAP_CHECKPOINT_RESTORE",
+}
+
+// CapNumber returns the number of a capability named as CAP_NET_RAW,
+// cap_net_raw or NET_RAW.
+func CapNumber(name string) (int, bool) {
+	n := strings.ToUpper(name)
+	if !strings.HasPrefix(n, "CAP_") {
+		n = "CAP_" + n
+	}
+	for i, c := range capNames {
+		if c == n {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// capNumbers resolves names, failing on the first unknown one.
+func capNumbers(names []string) ([]uintptr, error) {
+	out := make([]uintptr, 0, len(names))
+	for _, name := range names {
+		n, ok := CapNumber(name)
+		if !ok {
+			return nil, fmt.Errorf("--cap-add %s: unknown capability: see capabilities(7) for the names", name)
+		}
+		out = append(out, uintptr(n))
+	}
+	return out, nil
+}
+
+// dropCaps leaves every thread of init with only the kept capabilities,
+// in all five sets: the bounding set so nothing can come back through
+// exec of a file with capabilities, and effective, permitted and
+// inheritable for the thread itself. The command receives the kept ones as
+// ambient capabilities when it is started. psx runs each call on every OS
+// thread of the Go runtime, because capabilities are per thread.
+func dropCaps(keep []uintptr) error {
+	kept := map[uintptr]bool{}
+	for _, c := range keep {
+		kept[c] = true
+	}
+	last := lastCap()
+	if _, _, e := psx.Syscall6(unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0, 0); e != 0 {
+		return fmt.Errorf("clear ambient capabilities: %w", e)
+	}
+	for c := 0; c <= last; c++ {
+		if kept[uintptr(c)] {
+			continue
+		}
+		if _, _, e := psx.Syscall6(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0, 0); e != 0 {
+			return fmt.Errorf("drop %s from the bounding set: %w", capNames[c], e)
+		}
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	for c := range kept {
+		data[c/32].Effective |= 1 << (c % 32)
+		data[c/32].Permitted |= 1 << (c % 32)
+		data[c/32].Inheritable |= 1 << (c % 32)
+	}
+	if _, _, e := psx.Syscall3(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0); e != 0 {
+		return fmt.Errorf("capset: %w", e)
+	}
+	if _, _, e := psx.Syscall6(unix.SYS_PRCTL, unix.PR_SET_KEEPCAPS, 0, 0, 0, 0, 0); e != 0 {
+		return fmt.Errorf("keepcaps: %w", e)
+	}
+	return nil
+}
+
+// noNewPrivs makes setuid binaries and file capabilities inert for init
+// and everything it starts.
+func noNewPrivs() error {
+	if _, _, e := psx.Syscall6(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0); e != 0 {
+		return fmt.Errorf("no_new_privs: %w", e)
+	}
+	return nil
+}
