@@ -72,7 +72,7 @@ type RunCmd struct {
 	KeepEnv    bool     `name:"keep-env" help:"Keep the whole environment instead of a clean one."`
 	Chdir      string   `name:"chdir" placeholder:"DIR" help:"Working directory inside (default: yours when visible, else /)."`
 	NewSession bool     `name:"new-session" help:"Start the command in a new session, detached from the terminal."`
-	Command    []string `arg:"" passthrough:"" name:"command" help:"The command and its arguments."`
+	Command    []string `arg:"" passthrough:"partial" name:"command" help:"The command and its arguments."`
 }
 
 func (r *RunCmd) Run() error {

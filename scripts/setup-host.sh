@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Prepares a Debian machine to build and test sbx. As root it installs the
+# packages the build and the tests need and prepares the unprivileged test
+# user; as anyone else it only checks. Idempotent: safe to run every time.
+set -euo pipefail
+
+# Packages: the build (libseccomp for the static seccomp library), the
+# tests (fuse-overlayfs, busybox-static for image roots, iperf3, uidmap for
+# subordinate ids), and the peers sbx is measured against (bubblewrap,
+# slirp4netns).
+PACKAGES=(build-essential pkg-config libseccomp-dev file uidmap fuse-overlayfs fuse3
+	busybox-static iperf3 bubblewrap slirp4netns iproute2 procps psmisc bsdutils curl)
+if [ "${SBX_APPS:-}" = 1 ]; then
+	PACKAGES+=(xvfb xauth firefox-esr chromium fonts-dejavu-core imagemagick)
+fi
+TEST_USER=${SBX_TEST_USER:-sbxtest}
+
+if [ "$(id -u)" != 0 ]; then
+	echo "setup-host: not root, installing nothing; run 'sudo make setup' once if the tests complain"
+	exit 0
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "setup-host: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then
+	echo "setup-host: put /usr/local/go/bin on PATH" >&2
+fi
+
+# The unprivileged user the integration tests run as, with subordinate ids
+# for --map-users auto.
+if ! id "$TEST_USER" >/dev/null 2>&1; then
+	useradd --create-home --shell /bin/bash "$TEST_USER"
+fi
+uid=$(id -u "$TEST_USER")
+for f in /etc/subuid /etc/subgid; do
+	grep -q "^$TEST_USER:" "$f" 2>/dev/null || echo "$TEST_USER:$((200000 + (uid % 1000) * 65536)):65536" >>"$f"
+done
+
+# A setuid-root program the tests run inside a sandbox to prove that
+# no_new_privs makes setuid inert.
+install -d -m 0755 /usr/local/libexec/sbx-test
+install -m 4755 -o root -g root "$(command -v id)" /usr/local/libexec/sbx-test/setuid-id
+
+# Kernel facilities the sandboxes use.
+[ -e /dev/net/tun ] || { mkdir -p /dev/net && mknod -m 0666 /dev/net/tun c 10 200; }
+chmod 0666 /dev/net/tun /dev/fuse 2>/dev/null || true
+modprobe overlay 2>/dev/null || true
