@@ -37,6 +37,13 @@ func CapNumber(name string) (int, bool) {
 	return 0, false
 }
 
+func capName(c int) string {
+	if c < len(capNames) {
+		return capNames[c]
+	}
+	return fmt.Sprintf("capability %d", c)
+}
+
 // capNumbers resolves names, failing on the first unknown one.
 func capNumbers(names []string) ([]uintptr, error) {
 	out := make([]uintptr, 0, len(names))
@@ -50,12 +57,13 @@ func capNumbers(names []string) ([]uintptr, error) {
 	return out, nil
 }
 
-// dropCaps leaves every thread of init with only the kept capabilities,
-// in all five sets: the bounding set so nothing can come back through
-// exec of a file with capabilities, and effective, permitted and
-// inheritable for the thread itself. The command receives the kept ones as
-// ambient capabilities when it is started. psx runs each call on every OS
-// thread of the Go runtime, because capabilities are per thread.
+// dropCaps leaves init with only the kept capabilities, in all five sets.
+// Capabilities are per thread: effective, permitted, inheritable and
+// ambient are set on every OS thread of the Go runtime at once through
+// psx. The bounding set only matters at execve, and init executes the
+// command (and anything sbx enter starts) only from the thread that runs
+// set-up, locked to its goroutine, so it is dropped there: one plain prctl
+// per capability instead of a signal to every thread for each.
 func dropCaps(keep []uintptr) error {
 	kept := map[uintptr]bool{}
 	for _, c := range keep {
@@ -69,8 +77,8 @@ func dropCaps(keep []uintptr) error {
 		if kept[uintptr(c)] {
 			continue
 		}
-		if _, _, e := psx.Syscall6(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0, 0); e != 0 {
-			return fmt.Errorf("drop %s from the bounding set: %w", capNames[c], e)
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
+			return fmt.Errorf("drop %s from the bounding set: %w", capName(c), err)
 		}
 	}
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
