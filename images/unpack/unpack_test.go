@@ -1,0 +1,280 @@
+package unpack
+
+import (
+	"archive/tar"
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// entry is one tar member of a test layer.
+type entry struct {
+	name, link, body string
+	typ              byte
+	mode             int64
+	major, minor     int64
+}
+
+func layer(t testing.TB, entries ...entry) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range entries {
+		typ := e.typ
+		if typ == 0 {
+			typ = tar.TypeReg
+		}
+		mode := e.mode
+		if mode == 0 {
+			mode = 0o644
+			if typ == tar.TypeDir {
+				mode = 0o755
+			}
+		}
+		hdr := &tar.Header{Name: e.name, Linkname: e.link, Typeflag: typ, Mode: mode, Size: int64(len(e.body)), Devmajor: e.major, Devminor: e.minor}
+		if typ != tar.TypeReg {
+			hdr.Size = 0
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			t.Fatal(err)
+		}
+		if typ == tar.TypeReg {
+			if _, err := tw.Write([]byte(e.body)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// sandbox returns a layer directory inside a fresh parent that also holds a
+// sentinel file, the "outside" a hostile layer would aim at.
+func sandbox(t testing.TB) (dir, outside string) {
+	t.Helper()
+	parent := t.TempDir()
+	dir = filepath.Join(parent, "layer")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	outside = filepath.Join(parent, "outside")
+	if err := os.WriteFile(outside, []byte("untouched"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { RemoveAll(dir) })
+	return dir, outside
+}
+
+// parentUnchanged fails unless the layer's parent still holds exactly the
+// layer and the untouched sentinel.
+func parentUnchanged(t testing.TB, dir, outside string) {
+	t.Helper()
+	names, err := os.ReadDir(filepath.Dir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) != 2 {
+		t.Fatalf("something was written next to the layer: %v", names)
+	}
+	b, err := os.ReadFile(outside)
+	if err != nil || string(b) != "untouched" {
+		t.Fatalf("file outside the layer changed: %q %v", b, err)
+	}
+}
+
+func TestDotDotEntryIsRefused(t *testing.T) {
+	dir, outside := sandbox(t)
+	err := Layer(bytes.NewReader(layer(t, entry{name: "../outside", body: "pwned"})), dir, Options{})
+	if err == nil {
+		t.Fatal("a layer with a .. entry was accepted")
+	}
+	parentUnchanged(t, dir, outside)
+	err = Layer(bytes.NewReader(layer(t, entry{name: "a/../../outside", body: "pwned"})), dir, Options{})
+	if err == nil {
+		t.Fatal("a layer with a nested .. entry was accepted")
+	}
+	parentUnchanged(t, dir, outside)
+}
+
+func TestAbsoluteNameLandsInsideLayer(t *testing.T) {
+	dir, outside := sandbox(t)
+	if err := Layer(bytes.NewReader(layer(t, entry{name: outside, body: "inside"})), dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	parentUnchanged(t, dir, outside)
+	if b, err := os.ReadFile(filepath.Join(dir, outside)); err != nil || string(b) != "inside" {
+		t.Fatalf("absolute entry not rebased into the layer: %q %v", b, err)
+	}
+}
+
+func TestWriteThroughAbsoluteSymlinkStaysInsideLayer(t *testing.T) {
+	dir, outside := sandbox(t)
+	parent := filepath.Dir(outside)
+	l := layer(t,
+		entry{name: "escape", typ: tar.TypeSymlink, link: parent},
+		entry{name: "escape/outside", body: "pwned"},
+	)
+	err := Layer(bytes.NewReader(l), dir, Options{})
+	parentUnchanged(t, dir, outside)
+	if err == nil {
+		// Neutralised rather than refused: the write must be inside the layer.
+		if b, rerr := os.ReadFile(filepath.Join(dir, parent, "outside")); rerr != nil || string(b) != "pwned" {
+			t.Fatalf("write through symlink went nowhere visible: %v", rerr)
+		}
+	}
+	// A relative symlink climbing out is held at the layer root too.
+	dir2, outside2 := sandbox(t)
+	l = layer(t,
+		entry{name: "up", typ: tar.TypeSymlink, link: "../../../../../../../../" + filepath.Dir(outside2)},
+		entry{name: "up/outside", body: "pwned"},
+	)
+	Layer(bytes.NewReader(l), dir2, Options{})
+	parentUnchanged(t, dir2, outside2)
+}
+
+func TestHardLinkOutsideLayerIsRefused(t *testing.T) {
+	dir, outside := sandbox(t)
+	for _, target := range []string{"/etc/passwd", outside, "../outside"} {
+		err := Layer(bytes.NewReader(layer(t, entry{name: "passwd", typ: tar.TypeLink, link: target})), dir, Options{})
+		if err == nil {
+			t.Fatalf("hard link to %s accepted", target)
+		}
+		if _, err := os.Lstat(filepath.Join(dir, "passwd")); err == nil {
+			t.Fatalf("hard link to %s was created", target)
+		}
+	}
+	parentUnchanged(t, dir, outside)
+	var st unix.Stat_t
+	if err := unix.Stat(outside, &st); err != nil || st.Nlink != 1 {
+		t.Fatalf("outside file gained a link: nlink %d", st.Nlink)
+	}
+}
+
+func TestHardLinkInsideLayerWorks(t *testing.T) {
+	dir, _ := sandbox(t)
+	l := layer(t, entry{name: "bin/busybox", body: "elf"}, entry{name: "bin/sh", typ: tar.TypeLink, link: "/bin/busybox"})
+	if err := Layer(bytes.NewReader(l), dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	var a, b unix.Stat_t
+	unix.Stat(filepath.Join(dir, "bin/busybox"), &a)
+	unix.Stat(filepath.Join(dir, "bin/sh"), &b)
+	if a.Ino != b.Ino {
+		t.Fatal("hard link not made")
+	}
+}
+
+func TestWhiteoutsBecomeOverlayWhiteouts(t *testing.T) {
+	dir, _ := sandbox(t)
+	l := layer(t,
+		entry{name: "etc/.wh.motd", body: ""},
+		entry{name: "var/cache/.wh..wh..opq", body: ""},
+	)
+	if err := Layer(bytes.NewReader(l), dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(filepath.Join(dir, "etc/motd"), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev != 0 {
+		t.Fatalf("whiteout is not a 0/0 character device: mode %o rdev %d", st.Mode, st.Rdev)
+	}
+	buf := make([]byte, 8)
+	n, err := unix.Lgetxattr(filepath.Join(dir, "var/cache"), OpaqueXattr, buf)
+	if err != nil || string(buf[:n]) != "y" {
+		t.Fatalf("opaque directory not marked: %q %v", buf[:n], err)
+	}
+	for _, n := range []string{"etc/.wh.motd", "var/cache/.wh..wh..opq"} {
+		if _, err := os.Lstat(filepath.Join(dir, n)); err == nil {
+			t.Fatalf("OCI whiteout file %s left in the layer", n)
+		}
+	}
+}
+
+func TestDeviceNodesAreSkippedWithANote(t *testing.T) {
+	dir, _ := sandbox(t)
+	var notes []string
+	l := layer(t, entry{name: "dev/sda", typ: tar.TypeBlock, major: 8}, entry{name: "dev/mem", typ: tar.TypeChar, major: 1, minor: 1})
+	if err := Layer(bytes.NewReader(l), dir, Options{Note: func(s string) { notes = append(notes, s) }}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"dev/sda", "dev/mem"} {
+		if _, err := os.Lstat(filepath.Join(dir, n)); err == nil {
+			t.Fatalf("device node %s was created", n)
+		}
+	}
+	if len(notes) != 2 || !strings.Contains(notes[0], "/dev/sda") {
+		t.Fatalf("notes: %q", notes)
+	}
+}
+
+func TestReadOnlyDirectoryStillReceivesItsEntries(t *testing.T) {
+	dir, _ := sandbox(t)
+	l := layer(t, entry{name: "ro", typ: tar.TypeDir, mode: 0o555}, entry{name: "ro/file", body: "x"})
+	if err := Layer(bytes.NewReader(l), dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(filepath.Join(dir, "ro"))
+	if err != nil || st.Mode().Perm() != 0o555 {
+		t.Fatalf("ro mode: %v %v", st.Mode(), err)
+	}
+	if err := RemoveAll(dir); err != nil {
+		t.Fatalf("a layer with read-only directories cannot be removed: %v", err)
+	}
+}
+
+func TestSetIDBitsDroppedWhenOwnershipIsFolded(t *testing.T) {
+	dir, _ := sandbox(t)
+	if err := Layer(bytes.NewReader(layer(t, entry{name: "su", body: "x", mode: 0o4755})), dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := os.Stat(filepath.Join(dir, "su"))
+	if st.Mode()&os.ModeSetuid != 0 || st.Mode().Perm() != 0o755 {
+		t.Fatalf("mode %v", st.Mode())
+	}
+}
+
+func TestLaterEntryReplacesEarlier(t *testing.T) {
+	dir, _ := sandbox(t)
+	l := layer(t,
+		entry{name: "a/b", body: "dir child"},
+		entry{name: "a", body: "now a file"},
+		entry{name: "c", body: "one"},
+		entry{name: "c", typ: tar.TypeSymlink, link: "a"},
+	)
+	if err := Layer(bytes.NewReader(l), dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "a")); string(b) != "now a file" {
+		t.Fatalf("a = %q", b)
+	}
+	if l, _ := os.Readlink(filepath.Join(dir, "c")); l != "a" {
+		t.Fatalf("c -> %q", l)
+	}
+}
+
+// FuzzLayer feeds arbitrary archives to the unpacker: it may refuse them,
+// but nothing may appear or change outside the layer directory.
+func FuzzLayer(f *testing.F) {
+	f.Add(layer(f, entry{name: "../x", body: "a"}))
+	f.Add(layer(f, entry{name: "l", typ: tar.TypeSymlink, link: "/"}, entry{name: "l/outside", body: "a"}))
+	f.Add(layer(f, entry{name: "l", typ: tar.TypeSymlink, link: "../.."}, entry{name: "l/x", typ: tar.TypeLink, link: "l/outside"}))
+	f.Add(layer(f, entry{name: "d", typ: tar.TypeDir, mode: 0o500}, entry{name: "d/.wh.x"}, entry{name: "d/.wh..wh..opq"}))
+	f.Add(layer(f, entry{name: "a/b/c", body: "x"}, entry{name: "a/b", typ: tar.TypeLink, link: "a/b/c"}))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir, outside := sandbox(t)
+		Layer(bytes.NewReader(data), dir, Options{})
+		parentUnchanged(t, dir, outside)
+		var st unix.Stat_t
+		if err := unix.Stat(outside, &st); err != nil || st.Nlink != 1 {
+			t.Fatalf("outside file gained a link")
+		}
+	})
+}
