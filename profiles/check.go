@@ -1,0 +1,210 @@
+package profiles
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// check finds what the types alone cannot: values that are each valid but
+// impossible where they are, with the line of their key.
+func check(file string, data []byte, p *Profile) Problems {
+	var ps Problems
+	bad := func(key string, format string, a ...any) {
+		ps = append(ps, Problem{File: file, Line: keyLine(data, strings.Split(key, ".")), Msg: key + ": " + fmt.Sprintf(format, a...)})
+	}
+	for _, inc := range p.Include {
+		if inc == "" {
+			bad("include", "empty profile name")
+		}
+	}
+	if h := p.Run.Hostname; h != nil && (*h == "" || len(*h) > 64 || strings.ContainsAny(*h, "/ \t\n")) {
+		bad("run.hostname", "%q is not a hostname (1 to 64 characters, no / or spaces)", *h)
+	}
+	for _, id := range []struct {
+		key string
+		v   *uint32
+	}{{"run.uid", p.Run.UID}, {"run.gid", p.Run.GID}} {
+		if id.v != nil && *id.v == 1<<32-1 {
+			bad(id.key, "4294967295 is not a valid id")
+		}
+	}
+	for _, fd := range p.Run.PassFDs {
+		if fd < 3 {
+			bad("run.pass_fds", "%d: 0, 1 and 2 are always passed; list descriptors from 3 on", fd)
+		}
+	}
+	if c := p.Run.Chdir; c != nil && !strings.HasPrefix(*c, "/") && !strings.HasPrefix(*c, "~") && !strings.HasPrefix(*c, "${") {
+		bad("run.chdir", "%q is not an absolute path", *c)
+	}
+	for k := range p.Env.Set {
+		if k == "" || strings.ContainsAny(k, "= \x00") {
+			bad("env.set", "%q is not a variable name", k)
+		}
+	}
+	f := &p.Filesystem
+	for _, l := range f.mountLists() {
+		for _, e := range *l.entries {
+			if err := checkMountEntry(l.name, e, l.hasSource); err != nil {
+				bad("filesystem."+l.name, "%v", err)
+			}
+		}
+	}
+	for _, e := range append(append([]Entry{}, p.Landlock.ReadOnly...), p.Landlock.ReadWrite...) {
+		if !absLike(e.Body()) {
+			bad("landlock", "%q is not an absolute path inside the sandbox", string(e))
+		}
+	}
+	for _, e := range p.Network.Ports {
+		if !e.Removal() {
+			if err := checkPort(e.Body()); err != nil {
+				bad("network.ports", "%v", err)
+			}
+		}
+	}
+	for _, d := range p.Network.DNS {
+		if _, err := netip.ParseAddr(d); err != nil {
+			bad("network.dns", "%q is not an IP address", d)
+		}
+	}
+	for i, r := range p.Seccomp.Rule {
+		key := "seccomp.rule"
+		where := fmt.Sprintf("rule %d: ", i+1)
+		if len(r.Syscalls) == 0 {
+			bad(key, "%sno syscalls", where)
+		}
+		for _, s := range r.Syscalls {
+			if strings.HasPrefix(string(s), "!") {
+				bad(key, "%s%q: a rule cannot remove; use !NAME in seccomp.deny", where, string(s))
+			}
+		}
+		if r.Action == "" {
+			bad(key, "%sno action (allow, errno, kill-process, trap, log)", where)
+		}
+		if r.Errno != nil && r.Action != "errno" {
+			bad(key, "%serrno is only for action \"errno\"", where)
+		}
+		seen := map[uint]bool{}
+		for _, a := range r.Args {
+			if a.Arg > 5 {
+				bad(key, "%sarg %d: a syscall has arguments 0 to 5", where, a.Arg)
+			}
+			if seen[a.Arg] {
+				bad(key, "%sarg %d is compared twice; write one rule per comparison", where, a.Arg)
+			}
+			seen[a.Arg] = true
+			switch a.Op {
+			case "not-in":
+				if len(a.Values) == 0 || a.Value != nil || a.Mask != nil {
+					bad(key, "%sop not-in takes values = [...] only", where)
+				}
+			case "masked-eq":
+				if a.Value == nil || a.Mask == nil || len(a.Values) > 0 {
+					bad(key, "%sop masked-eq takes mask and value", where)
+				}
+			case "":
+				bad(key, "%sargument condition without op", where)
+			default:
+				if a.Value == nil || a.Mask != nil || len(a.Values) > 0 {
+					bad(key, "%sop %s takes value only", where, a.Op)
+				}
+			}
+		}
+	}
+	l := p.Limits
+	if l.Pids != nil && *l.Pids < 1 {
+		bad("limits.pids", "%d: at least 1", *l.Pids)
+	}
+	if l.CPUs != nil && *l.CPUs <= 0 {
+		bad("limits.cpus", "%g: more than 0", *l.CPUs)
+	}
+	for _, sz := range []struct {
+		key string
+		v   *string
+	}{{"limits.memory", l.Memory}, {"limits.swap", l.Swap}, {"limits.fsize", l.FSize}, {"limits.core", l.Core}} {
+		if sz.v != nil {
+			if _, err := ParseSize(*sz.v); err != nil {
+				bad(sz.key, "%v", err)
+			}
+		}
+	}
+	return ps
+}
+
+func absLike(s string) bool {
+	return strings.HasPrefix(s, "/") || s == "~" || strings.HasPrefix(s, "~/") || strings.HasPrefix(s, "${")
+}
+
+func checkMountEntry(list string, e Entry, hasSource bool) error {
+	b := e.Body()
+	if e.Removal() {
+		return nil
+	}
+	if !hasSource {
+		if !absLike(b) {
+			return fmt.Errorf("%q is not an absolute path inside the sandbox", string(e))
+		}
+		return nil
+	}
+	src, dst, two := strings.Cut(b, ":")
+	if list == "symlink" {
+		if !two || src == "" || !absLike(dst) {
+			return fmt.Errorf("%q: write TARGET:LINK with LINK an absolute path", string(e))
+		}
+		return nil
+	}
+	if src == "" || (two && !absLike(dst)) {
+		return fmt.Errorf("%q: write SRC[:DST] with DST an absolute path", string(e))
+	}
+	return nil
+}
+
+func checkPort(s string) error {
+	spec, proto, ok := strings.Cut(s, "/")
+	if ok && proto != "tcp" && proto != "udp" {
+		return fmt.Errorf("%q: protocol must be tcp or udp", s)
+	}
+	parts := strings.Split(spec, ":")
+	if len(parts) < 2 || len(parts) > 3 {
+		return fmt.Errorf("%q: write [HOSTIP:]HOSTPORT:PORT[/tcp|udp]", s)
+	}
+	if len(parts) == 3 {
+		if _, err := netip.ParseAddr(parts[0]); err != nil {
+			return fmt.Errorf("%q: %q is not an IP address", s, parts[0])
+		}
+		parts = parts[1:]
+	}
+	for _, p := range parts {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q: %q is not a port (1-65535)", s, p)
+		}
+	}
+	return nil
+}
+
+// ParseSize reads a size like 512M, 2G or 4096 (bytes).
+func ParseSize(s string) (uint64, error) {
+	mult := uint64(1)
+	num := strings.TrimSpace(s)
+	if n := len(num); n > 0 {
+		switch strings.ToUpper(num[n-1:]) {
+		case "K":
+			mult = 1 << 10
+		case "M":
+			mult = 1 << 20
+		case "G":
+			mult = 1 << 30
+		case "T":
+			mult = 1 << 40
+		}
+		if mult != 1 {
+			num = num[:n-1]
+		}
+	}
+	v, err := strconv.ParseUint(num, 10, 64)
+	if err != nil || v > (1<<63)/mult {
+		return 0, fmt.Errorf("%q is not a size (like 512M, 2G or a number of bytes)", s)
+	}
+	return v * mult, nil
+}

@@ -1,0 +1,385 @@
+package profiles
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/sbx-sandbox/sbx/sandbox"
+	"github.com/sbx-sandbox/sbx/spec"
+)
+
+// DefaultProfile is what `sbx run` uses without --profile.
+const DefaultProfile = "default"
+
+// Flags are the `sbx run` flags that shape the sandbox. They are the top
+// layer over the profile: each one set overrides or adds to it, exactly as
+// an including profile would.
+type Flags struct {
+	UID, GID   *uint32
+	MapUsers   string // "" when not given
+	Net        string
+	Sys        string
+	Bind       []string
+	ROBind     []string
+	DevBind    []string
+	Tmpfs      []string
+	Hostname   string
+	CapAdd     []string
+	PassFD     []int
+	Setenv     []string
+	Unsetenv   []string
+	KeepEnv    bool
+	Chdir      string
+	NewSession bool
+	SeccompLog bool
+}
+
+// Profile turns the flags into a profile layer; a bad value is an error
+// naming the flag.
+func (f Flags) Profile() (*Profile, error) {
+	p := &Profile{}
+	var errs []error
+	text := func(flag, v string, dst interface{ UnmarshalText([]byte) error }) {
+		if err := dst.UnmarshalText([]byte(v)); err != nil {
+			errs = append(errs, fmt.Errorf("--%s: %w", flag, err))
+		}
+	}
+	p.Run.UID, p.Run.GID = f.UID, f.GID
+	if f.MapUsers != "" {
+		p.Run.MapUsers = new(MapUsers)
+		text("map-users", f.MapUsers, p.Run.MapUsers)
+	}
+	if f.Net != "" {
+		p.Network.Mode = new(NetMode)
+		text("net", f.Net, p.Network.Mode)
+	}
+	if f.Sys != "" {
+		p.Filesystem.Sys = new(SysMode)
+		text("sys", f.Sys, p.Filesystem.Sys)
+	}
+	entries := func(flag string, vs []string) []Entry {
+		var out []Entry
+		for _, v := range vs {
+			var e Entry
+			text(flag, v, &e)
+			out = append(out, e)
+		}
+		return out
+	}
+	p.Filesystem.Bind = entries("bind", f.Bind)
+	p.Filesystem.ROBind = entries("ro-bind", f.ROBind)
+	p.Filesystem.DevBind = entries("dev-bind", f.DevBind)
+	p.Filesystem.Tmpfs = entries("tmpfs", f.Tmpfs)
+	if f.Hostname != "" {
+		p.Run.Hostname = &f.Hostname
+	}
+	for _, c := range f.CapAdd {
+		var cp Cap
+		text("cap-add", c, &cp)
+		p.Capabilities.Add = append(p.Capabilities.Add, cp)
+	}
+	p.Run.PassFDs = f.PassFD
+	for _, kv := range f.Setenv {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			errs = append(errs, fmt.Errorf("--setenv %q: expected KEY=VALUE", kv))
+			continue
+		}
+		if p.Env.Set == nil {
+			p.Env.Set = map[string]string{}
+		}
+		p.Env.Set[k] = v
+	}
+	p.Env.Unset = entries("unsetenv", f.Unsetenv)
+	if f.KeepEnv {
+		p.Env.Keep = &f.KeepEnv
+	}
+	if f.Chdir != "" {
+		p.Run.Chdir = &f.Chdir
+	}
+	if f.NewSession {
+		p.Run.NewSession = &f.NewSession
+	}
+	if f.SeccompLog {
+		p.Seccomp.Log = &f.SeccompLog
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if ps := check("command line", nil, p); len(ps) > 0 {
+		return nil, errors.New(strings.ReplaceAll(ps[0].Msg, "filesystem.", ""))
+	}
+	return p, nil
+}
+
+// Resolve finds the profile ref (a name or a path; "" is the default
+// profile), lays the flags over it and returns the sandbox's Spec for argv.
+func Resolve(ref string, flags Flags, argv []string) (*spec.Spec, error) {
+	l := NewLoader()
+	if ref == "" {
+		ref = DefaultProfile
+	}
+	p, src, err := l.Load(ref)
+	if err != nil {
+		return nil, err
+	}
+	top, err := flags.Profile()
+	if err != nil {
+		return nil, err
+	}
+	p, problems := merge(p, top)
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("flags: %s", problems[0])
+	}
+	s, err := l.Spec(p)
+	if err != nil {
+		return nil, fmt.Errorf("profile %s: %w", src.Name, err)
+	}
+	s.Argv = argv
+	s.Profile = src.Name
+	return s, nil
+}
+
+// Spec turns a resolved profile into a spec.Spec: variables expanded,
+// relative sources made absolute, groups expanded, names made numbers.
+func (l *Loader) Spec(p *Profile) (*spec.Spec, error) {
+	v := l.Vars
+	s := &spec.Spec{
+		Hostname: deref(p.Run.Hostname, "sbx"),
+		UID:      uint32(os.Getuid()),
+		GID:      uint32(os.Getgid()),
+		Sys:      string(deref(p.Filesystem.Sys, "none")),
+		Net:      spec.Net{Mode: spec.NetMode(deref(p.Network.Mode, "none"))},
+		Home:     v["HOME"],
+	}
+	if p.Run.UID != nil {
+		s.UID = *p.Run.UID
+	}
+	if p.Run.GID != nil {
+		s.GID = *p.Run.GID
+	}
+	if m := deref(p.Run.MapUsers, "self"); m == "auto" {
+		s.MapUsers = "auto"
+	}
+	if p.Run.Chdir != nil {
+		d, err := v.expand(*p.Run.Chdir)
+		if err != nil {
+			return nil, fmt.Errorf("run.chdir: %w", err)
+		}
+		s.Cwd = d
+	}
+	s.NewSession = deref(p.Run.NewSession, false)
+	s.PassFDs = slices.Clone(p.Run.PassFDs)
+	for _, c := range p.Capabilities.Add {
+		s.CapAdd = append(s.CapAdd, string(c))
+	}
+	if err := l.fsSpec(p, s); err != nil {
+		return nil, err
+	}
+	if err := notYet(p); err != nil {
+		return nil, err
+	}
+	var set, unset []string
+	for k, val := range p.Env.Set {
+		set = append(set, k+"="+val)
+	}
+	sort.Strings(set)
+	for _, e := range p.Env.Unset {
+		unset = append(unset, e.Body())
+	}
+	env, err := sandbox.Environment(os.Environ(), deref(p.Env.Keep, false), set, unset)
+	if err != nil {
+		return nil, err
+	}
+	s.Env = env
+	sc, err := seccompSpec(p.Seccomp)
+	if err != nil {
+		return nil, err
+	}
+	s.Seccomp = sc
+	s.Landlock.Disabled = !deref(p.Landlock.Enabled, true)
+	for _, l := range []struct {
+		from []Entry
+		to   *[]string
+	}{{p.Landlock.ReadOnly, &s.Landlock.ReadOnly}, {p.Landlock.ReadWrite, &s.Landlock.ReadWrite}} {
+		for _, e := range l.from {
+			path, err := v.expand(e.Body())
+			if err != nil {
+				if e.Optional() {
+					continue
+				}
+				return nil, fmt.Errorf("landlock: %w", err)
+			}
+			*l.to = append(*l.to, path)
+		}
+	}
+	return s, nil
+}
+
+func deref[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+// notYet refuses settings this build cannot apply yet: ignoring an egress
+// rule or a limit would give less isolation than the profile promises.
+func notYet(p *Profile) error {
+	var keys []string
+	n, l := p.Network, p.Limits
+	for _, k := range []struct {
+		set  bool
+		name string
+	}{
+		{len(n.Ports) > 0, "network.ports"}, {len(n.Allow) > 0, "network.allow"},
+		{len(n.Deny) > 0, "network.deny"}, {len(n.DNS) > 0, "network.dns"},
+		{p.Filesystem.Image != nil, "filesystem.image"},
+		{l.Memory != nil, "limits.memory"}, {l.Swap != nil, "limits.swap"}, {l.Pids != nil, "limits.pids"},
+		{l.CPUs != nil, "limits.cpus"}, {l.NoFile != nil, "limits.nofile"}, {l.NProc != nil, "limits.nproc"},
+		{l.FSize != nil, "limits.fsize"}, {l.Core != nil, "limits.core"}, {l.CPUTime != nil, "limits.cpu_time"},
+	} {
+		if k.set {
+			keys = append(keys, k.name)
+		}
+	}
+	if len(keys) > 0 {
+		return fmt.Errorf("%s: not supported by this sbx yet; remove it from the profile", strings.Join(keys, ", "))
+	}
+	return nil
+}
+
+// fsSpec fills the root and the mounts. Mounts are ordered by the depth of
+// their destination (stable otherwise), so a mount never hides one beneath it
+// whichever list or layer each came from.
+func (l *Loader) fsSpec(p *Profile, s *spec.Spec) error {
+	v := l.Vars
+	f := p.Filesystem
+	s.Root = spec.Root{Kind: spec.RootKind(deref(f.Root, "host")), OverlayDriver: string(deref(f.OverlayDriver, "auto"))}
+	s.Root.Overlay = deref(f.Overlay, false)
+	for _, d := range []struct {
+		key string
+		from *string
+		to   *string
+	}{{"filesystem.rootfs", f.Rootfs, &s.Root.Dir}, {"filesystem.persist", f.Persist, &s.Root.Persist}} {
+		if d.from != nil {
+			path, err := v.expand(*d.from)
+			if err != nil {
+				return fmt.Errorf("%s: %w", d.key, err)
+			}
+			*d.to = absolute(path, v)
+		}
+	}
+	if s.Root.Kind == spec.RootRootfs && s.Root.Dir == "" {
+		return fmt.Errorf("filesystem.root = \"rootfs\" needs filesystem.rootfs = DIR")
+	}
+	kinds := map[string]spec.MountKind{"bind": spec.Bind, "ro_bind": spec.ROBind, "dev_bind": spec.DevBind,
+		"tmpfs": spec.Tmpfs, "hide": spec.Hide, "dir": spec.Dir, "symlink": spec.Symlink}
+	for _, ml := range f.mountLists() {
+		for _, e := range *ml.entries {
+			m := spec.Mount{Kind: kinds[ml.name], Optional: e.Optional()}
+			src, dst, two := strings.Cut(e.Body(), ":")
+			if !ml.hasSource {
+				src, dst, two = "", e.Body(), true
+			}
+			var err error
+			if src != "" {
+				if src, err = v.expand(src); err != nil {
+					if e.Optional() {
+						continue
+					}
+					return fmt.Errorf("filesystem.%s: %w", ml.name, err)
+				}
+				if ml.name != "symlink" {
+					src = absolute(src, v)
+				}
+			}
+			if !two {
+				dst = src
+			} else if dst, err = v.expand(dst); err != nil {
+				if e.Optional() {
+					continue
+				}
+				return fmt.Errorf("filesystem.%s: %w", ml.name, err)
+			}
+			if !filepath.IsAbs(dst) {
+				return fmt.Errorf("filesystem.%s: %q: the destination %q is not absolute", ml.name, string(e), dst)
+			}
+			m.Src, m.Dst = src, filepath.Clean(dst)
+			s.Mounts = append(s.Mounts, m)
+		}
+	}
+	sort.SliceStable(s.Mounts, func(i, j int) bool { return depth(s.Mounts[i].Dst) < depth(s.Mounts[j].Dst) })
+	return nil
+}
+
+func depth(p string) int {
+	if p == "/" {
+		return 0
+	}
+	return strings.Count(filepath.Clean(p), "/")
+}
+
+// absolute makes a relative host path relative to the caller's directory.
+func absolute(p string, v Vars) string {
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(v["PWD"], p)
+}
+
+// seccompSpec expands the groups and turns names into numbers.
+func seccompSpec(sc Seccomp) (spec.Seccomp, error) {
+	out := spec.Seccomp{
+		Disabled:      !deref(sc.Enabled, true),
+		DefaultAction: spec.SeccompAction(deref(sc.DefaultAction, "allow")),
+		Log:           deref(sc.Log, false),
+	}
+	errno, err := ErrnoNumber(string(deref(sc.Errno, "EPERM")))
+	if err != nil {
+		return out, err
+	}
+	out.DefaultErrno = errno
+	if len(sc.Deny) > 0 {
+		r := spec.SeccompRule{Action: spec.ActErrno, Errno: errno}
+		for _, d := range sc.Deny {
+			r.Syscalls = append(r.Syscalls, expand(string(d))...)
+		}
+		out.Rules = append(out.Rules, r)
+	}
+	for _, r := range sc.Rule {
+		sr := spec.SeccompRule{Action: spec.SeccompAction(r.Action)}
+		if r.Action == "errno" {
+			sr.Errno = errno
+			if r.Errno != nil {
+				if sr.Errno, err = ErrnoNumber(string(*r.Errno)); err != nil {
+					return out, err
+				}
+			}
+		}
+		for _, s := range r.Syscalls {
+			sr.Syscalls = append(sr.Syscalls, expand(string(s))...)
+		}
+		for _, a := range r.Args {
+			sa := spec.SeccompArg{Index: a.Arg, Op: string(a.Op)}
+			if a.Value != nil {
+				sa.Value = a.Value.N
+			}
+			if a.Mask != nil {
+				sa.Mask = a.Mask.N
+			}
+			for _, x := range a.Values {
+				sa.Values = append(sa.Values, x.N)
+			}
+			sr.Args = append(sr.Args, sa)
+		}
+		out.Rules = append(out.Rules, sr)
+	}
+	return out, nil
+}
+
