@@ -4,17 +4,18 @@ package main
 import (
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/alecthomas/kong"
 
+	"github.com/sbx-sandbox/sbx/profiles"
 	"github.com/sbx-sandbox/sbx/sandbox"
 	"github.com/sbx-sandbox/sbx/spec"
 )
 
 // CLI is the whole command line; each command is one struct with a Run method.
 type CLI struct {
-	Run RunCmd `cmd:"" help:"Run a command in a sandbox."`
+	Run     RunCmd     `cmd:"" help:"Run a command in a sandbox."`
+	Profile ProfileCmd `cmd:"" help:"List, show and check profiles."`
 }
 
 func main() {
@@ -53,18 +54,20 @@ func fatal(err error) {
 	os.Exit(125)
 }
 
-// RunCmd is `sbx run`: every flag maps onto one field of spec.Spec.
+// RunCmd is `sbx run`: a profile, with every flag given laid over it.
 type RunCmd struct {
+	Profile    string   `name:"profile" placeholder:"NAME|FILE" help:"Profile to start from (default: default); see sbx profile list."`
+	SeccompLog bool     `name:"seccomp-log" help:"Log the syscalls the profile denies instead of denying them (to write a profile)."`
 	UID        *uint32  `name:"uid" help:"User id seen inside (default: your own)."`
 	GID        *uint32  `name:"gid" help:"Group id seen inside (default: your own)."`
-	MapUsers   string   `name:"map-users" enum:",auto" default:"" help:"auto: map your whole subordinate id range (/etc/subuid, /etc/subgid) through newuidmap/newgidmap."`
-	Net        string   `name:"net" enum:"none,host" default:"none" help:"Network: none (a new namespace with only loopback) or host (share the host's)."`
-	Sys        string   `name:"sys" enum:"none,ro" default:"none" help:"/sys: none, or ro (read-only)."`
+	MapUsers   string   `name:"map-users" enum:",self,auto" default:"" help:"auto: map your whole subordinate id range (/etc/subuid, /etc/subgid) through newuidmap/newgidmap."`
+	Net        string   `name:"net" enum:",none,host" default:"" help:"Network: none (a new namespace with only loopback) or host (share the host's). Default: the profile's."`
+	Sys        string   `name:"sys" enum:",none,ro" default:"" help:"/sys: none, or ro (read-only). Default: the profile's."`
 	Bind       []string `name:"bind" placeholder:"SRC[:DST]" help:"Bind a host path read-write."`
 	ROBind     []string `name:"ro-bind" placeholder:"SRC[:DST]" help:"Bind a host path read-only (submounts too)."`
 	DevBind    []string `name:"dev-bind" placeholder:"SRC[:DST]" help:"Bind a host path with device nodes usable."`
 	Tmpfs      []string `name:"tmpfs" placeholder:"DIR" help:"Mount a fresh tmpfs."`
-	Hostname   string   `name:"hostname" default:"sbx" help:"Hostname inside."`
+	Hostname   string   `name:"hostname" help:"Hostname inside (default: the profile's, sbx)."`
 	CapAdd     []string `name:"cap-add" placeholder:"CAP" help:"Keep this capability (e.g. CAP_NET_RAW); all others are dropped."`
 	PassFD     []int    `name:"pass-fd" placeholder:"N" help:"Pass this file descriptor to the command."`
 	Setenv     []string `name:"setenv" placeholder:"K=V" help:"Set an environment variable."`
@@ -84,58 +87,48 @@ func (r *RunCmd) Run() error {
 	return nil
 }
 
-// spec turns the flags into the sandbox's Spec.
+// spec resolves the profile and lays the flags over it.
 func (r *RunCmd) spec() (*spec.Spec, error) {
 	argv := r.Command
 	if len(argv) > 0 && argv[0] == "--" {
 		argv = argv[1:]
 	}
-	s := &spec.Spec{
-		Argv:       argv,
-		Hostname:   r.Hostname,
-		UID:        uint32(os.Getuid()),
-		GID:        uint32(os.Getgid()),
-		MapUsers:   r.MapUsers,
-		Root:       spec.Root{Kind: spec.RootHost},
-		Sys:        r.Sys,
-		Net:        spec.Net{Mode: spec.NetMode(r.Net)},
-		CapAdd:     r.CapAdd,
-		NewSession: r.NewSession,
-		PassFDs:    r.PassFD,
-		Cwd:        r.Chdir,
-	}
-	if len(s.Argv) == 0 {
+	if len(argv) == 0 {
 		return nil, fmt.Errorf("no command given: use sbx run [flags] -- CMD [ARGS...]")
 	}
-	if r.UID != nil {
-		s.UID = *r.UID
-	}
-	if r.GID != nil {
-		s.GID = *r.GID
-	}
-	s.Home, _ = os.UserHomeDir()
-	for _, m := range []struct {
-		kind spec.MountKind
-		args []string
-	}{{spec.Bind, r.Bind}, {spec.ROBind, r.ROBind}, {spec.DevBind, r.DevBind}} {
-		for _, a := range m.args {
-			src, dst, ok := strings.Cut(a, ":")
-			if !ok {
-				dst = src
-			}
-			if src == "" || dst == "" {
-				return nil, fmt.Errorf("--%s %q: expected SRC[:DST]", m.kind, a)
-			}
-			s.Mounts = append(s.Mounts, spec.Mount{Kind: m.kind, Src: src, Dst: dst})
-		}
-	}
-	for _, d := range r.Tmpfs {
-		s.Mounts = append(s.Mounts, spec.Mount{Kind: spec.Tmpfs, Dst: d})
-	}
-	env, err := sandbox.Environment(os.Environ(), r.KeepEnv, r.Setenv, r.Unsetenv)
-	if err != nil {
-		return nil, err
-	}
-	s.Env = env
-	return s, nil
+	return profiles.Resolve(r.Profile, profiles.Flags{
+		UID: r.UID, GID: r.GID, MapUsers: r.MapUsers, Net: r.Net, Sys: r.Sys,
+		Bind: r.Bind, ROBind: r.ROBind, DevBind: r.DevBind, Tmpfs: r.Tmpfs,
+		Hostname: r.Hostname, CapAdd: r.CapAdd, PassFD: r.PassFD,
+		Setenv: r.Setenv, Unsetenv: r.Unsetenv, KeepEnv: r.KeepEnv,
+		Chdir: r.Chdir, NewSession: r.NewSession, SeccompLog: r.SeccompLog,
+	}, argv)
 }
+
+// ProfileCmd is `sbx profile`.
+type ProfileCmd struct {
+	List   ProfileListCmd   `cmd:"" help:"List the profiles: name, source, description."`
+	Show   ProfileShowCmd   `cmd:"" help:"Print a profile fully resolved (includes applied) as TOML."`
+	Check  ProfileCheckCmd  `cmd:"" help:"Check profile files; exit 125 listing every problem."`
+	Groups ProfileGroupsCmd `cmd:"" help:"List the seccomp syscall groups and their syscalls."`
+}
+
+type ProfileListCmd struct{}
+
+func (ProfileListCmd) Run() error { return profiles.PrintList(os.Stdout) }
+
+type ProfileShowCmd struct {
+	Name string `arg:"" help:"Profile name or file."`
+}
+
+func (c ProfileShowCmd) Run() error { return profiles.PrintShow(os.Stdout, c.Name) }
+
+type ProfileCheckCmd struct {
+	Files []string `arg:"" help:"Profile files."`
+}
+
+func (c ProfileCheckCmd) Run() error { return profiles.RunCheck(os.Stderr, c.Files) }
+
+type ProfileGroupsCmd struct{}
+
+func (ProfileGroupsCmd) Run() error { return profiles.PrintGroups(os.Stdout) }

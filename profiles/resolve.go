@@ -263,7 +263,7 @@ func (l *Loader) fsSpec(p *Profile, s *spec.Spec) error {
 	s.Root = spec.Root{Kind: spec.RootKind(deref(f.Root, "host")), OverlayDriver: string(deref(f.OverlayDriver, "auto"))}
 	s.Root.Overlay = deref(f.Overlay, false)
 	for _, d := range []struct {
-		key string
+		key  string
 		from *string
 		to   *string
 	}{{"filesystem.rootfs", f.Rootfs, &s.Root.Dir}, {"filesystem.persist", f.Persist, &s.Root.Persist}} {
@@ -382,4 +382,3 @@ func seccompSpec(sc Seccomp) (spec.Seccomp, error) {
 	}
 	return out, nil
 }
-

@@ -23,13 +23,13 @@ type Profile struct {
 // Run holds the process-level settings (--hostname, --uid, --gid,
 // --map-users, --chdir, --new-session, --pass-fd).
 type Run struct {
-	Hostname   *string `toml:"hostname,omitempty"`
-	UID        *uint32 `toml:"uid,omitempty"`
-	GID        *uint32 `toml:"gid,omitempty"`
+	Hostname   *string   `toml:"hostname,omitempty"`
+	UID        *uint32   `toml:"uid,omitempty"`
+	GID        *uint32   `toml:"gid,omitempty"`
 	MapUsers   *MapUsers `toml:"map_users,omitempty"` // "self" or "auto"
-	Chdir      *string `toml:"chdir,omitempty"`
-	NewSession *bool   `toml:"new_session,omitempty"`
-	PassFDs    []int   `toml:"pass_fds,omitempty"` // replaces, does not merge
+	Chdir      *string   `toml:"chdir,omitempty"`
+	NewSession *bool     `toml:"new_session,omitempty"`
+	PassFDs    []int     `toml:"pass_fds,omitempty"` // replaces, does not merge
 }
 
 // Env is the command's environment (--keep-env, --setenv, --unsetenv).
@@ -44,25 +44,25 @@ type Env struct {
 // "[?]SRC[:DST]" (tmpfs, hide and dir: "[?]DST"; symlink: "TARGET:LINK");
 // "?" makes a missing source skipped, "!DST" removes an inherited entry.
 type Filesystem struct {
-	Root          *RootKind `toml:"root,omitempty"` // host, overlay, rootfs, image
-	Rootfs        *string `toml:"rootfs,omitempty"`
-	Image         *string `toml:"image,omitempty"`
-	Overlay       *bool   `toml:"overlay,omitempty"`
-	Persist       *string `toml:"persist,omitempty"`
+	Root          *RootKind      `toml:"root,omitempty"` // host, overlay, rootfs, image
+	Rootfs        *string        `toml:"rootfs,omitempty"`
+	Image         *string        `toml:"image,omitempty"`
+	Overlay       *bool          `toml:"overlay,omitempty"`
+	Persist       *string        `toml:"persist,omitempty"`
 	OverlayDriver *OverlayDriver `toml:"overlay_driver,omitempty"` // auto, kernel, fuse
-	Sys           *SysMode `toml:"sys,omitempty"`            // none, ro
-	Bind          []Entry `toml:"bind,omitempty"`
-	ROBind        []Entry `toml:"ro_bind,omitempty"`
-	DevBind       []Entry `toml:"dev_bind,omitempty"`
-	Tmpfs         []Entry `toml:"tmpfs,omitempty"`
-	Hide          []Entry `toml:"hide,omitempty"`
-	Dir           []Entry `toml:"dir,omitempty"`
-	Symlink       []Entry `toml:"symlink,omitempty"`
+	Sys           *SysMode       `toml:"sys,omitempty"`            // none, ro
+	Bind          []Entry        `toml:"bind,omitempty"`
+	ROBind        []Entry        `toml:"ro_bind,omitempty"`
+	DevBind       []Entry        `toml:"dev_bind,omitempty"`
+	Tmpfs         []Entry        `toml:"tmpfs,omitempty"`
+	Hide          []Entry        `toml:"hide,omitempty"`
+	Dir           []Entry        `toml:"dir,omitempty"`
+	Symlink       []Entry        `toml:"symlink,omitempty"`
 }
 
 // Network is --net and, with slirp, the port forwards and the egress policy.
 type Network struct {
-	Mode  *NetMode  `toml:"mode,omitempty"` // none, host, slirp
+	Mode  *NetMode `toml:"mode,omitempty"`  // none, host, slirp
 	Ports []Entry  `toml:"ports,omitempty"` // "[HOSTIP:]HOSTPORT:PORT[/tcp|udp]"
 	Allow []Entry  `toml:"allow,omitempty"` // egress allowed: "HOST|CIDR[:PORT]"
 	Deny  []Entry  `toml:"deny,omitempty"`  // egress denied, checked before allow
