@@ -25,7 +25,9 @@ func restrictLandlock(s *spec.Spec) error {
 	// Listing / itself, not what is under it: each top-level directory
 	// comes with its own rule.
 	rules = append(rules, landlock.PathAccess(landlock.AccessFSSet(accessReadDir), "/"))
-	addRules := func(paths []string, dir, file func(...string) landlock.FSRule, extra func(landlock.FSRule) landlock.FSRule) {
+	// Refer (moving files between directories) is a directory right: a
+	// rule on a file that has it is refused by the kernel.
+	addRules := func(paths []string, dir, file func(...string) landlock.FSRule, write, ioctl bool) {
 		for _, p := range paths {
 			st, err := os.Stat(p)
 			if err != nil {
@@ -34,18 +36,20 @@ func restrictLandlock(s *spec.Spec) error {
 			r := file(p)
 			if st.IsDir() {
 				r = dir(p)
+				if write {
+					r = r.WithRefer()
+				}
 			}
-			rules = append(rules, extra(r))
+			r = r.WithResolveUnix()
+			if ioctl {
+				r = r.WithIoctlDev()
+			}
+			rules = append(rules, r)
 		}
 	}
-	same := func(r landlock.FSRule) landlock.FSRule { return r.WithResolveUnix() }
-	addRules(ro, landlock.RODirs, landlock.ROFiles, same)
-	addRules(rw, landlock.RWDirs, landlock.RWFiles, func(r landlock.FSRule) landlock.FSRule {
-		return r.WithRefer().WithResolveUnix()
-	})
-	addRules(dev, landlock.RWDirs, landlock.RWFiles, func(r landlock.FSRule) landlock.FSRule {
-		return r.WithRefer().WithResolveUnix().WithIoctlDev()
-	})
+	addRules(ro, landlock.RODirs, landlock.ROFiles, false, false)
+	addRules(rw, landlock.RWDirs, landlock.RWFiles, true, false)
+	addRules(dev, landlock.RWDirs, landlock.RWFiles, true, true)
 	if err := landlock.V11.BestEffort().RestrictPaths(rules...); err != nil {
 		return fmt.Errorf("landlock: %w", err)
 	}
