@@ -55,7 +55,7 @@ func initSandbox(ctl conn, s *spec.Spec) (int, error) {
 		}
 	}
 	if s.Net.Mode == spec.NetSlirp {
-		tap, err := createTap()
+		tap, err := createTap(s.Net)
 		if err != nil {
 			return 0, err
 		}

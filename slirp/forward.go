@@ -1,0 +1,192 @@
+package slirp
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+	"gvisor.dev/gvisor/pkg/waiter"
+)
+
+const (
+	dialTimeout = 10 * time.Second
+	// udpIdle ends a UDP flow nobody used for this long.
+	udpIdle = 90 * time.Second
+	// copyBuf is large enough to move a whole 64 KiB segment per call.
+	copyBuf = 256 << 10
+)
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBuf); return &b }}
+
+// forwardTCP answers an admitted SYN from the sandbox: the host connection
+// is made first, so the sandbox sees a refusal or an unreachable host as
+// the host's own socket did.
+func (st *Stack) forwardTCP(r *tcp.ForwarderRequest) {
+	id := r.ID()
+	dst := netip.AddrPortFrom(addrOf(id.LocalAddress), id.LocalPort)
+	if a := dst.Addr(); (a == DNSAddr || a == DNSAddr6) && dst.Port() == 53 {
+		var wq waiter.Queue
+		ep, terr := r.CreateEndpoint(&wq)
+		if terr != nil {
+			r.Complete(true)
+			return
+		}
+		r.Complete(false)
+		st.wg.Add(1)
+		go func() {
+			defer st.wg.Done()
+			st.dns.serveTCP(st.ctx, gonet.NewTCPConn(&wq, ep))
+		}()
+		return
+	}
+	d := net.Dialer{Timeout: dialTimeout}
+	host, err := d.DialContext(st.ctx, "tcp", st.hostTarget(dst).String())
+	if err != nil {
+		st.log.note("tcp %s: %v", dst, err)
+		r.Complete(true)
+		return
+	}
+	var wq waiter.Queue
+	ep, terr := r.CreateEndpoint(&wq)
+	if terr != nil {
+		r.Complete(true)
+		host.Close()
+		return
+	}
+	r.Complete(false)
+	ep.SocketOptions().SetKeepAlive(true)
+	st.splice(gonet.NewTCPConn(&wq, ep), host.(*net.TCPConn))
+}
+
+// halfCloser is a stream whose sending side can end alone, so a peer's
+// EOF travels through while the other direction goes on.
+type halfCloser interface {
+	net.Conn
+	CloseWrite() error
+}
+
+// splice copies both ways until both directions end, or the stack closes.
+func (st *Stack) splice(a, b halfCloser) {
+	st.wg.Add(1)
+	go func() {
+		defer st.wg.Done()
+		done := make(chan struct{})
+		go func() {
+			select {
+			case <-st.ctx.Done():
+				a.Close()
+				b.Close()
+			case <-done:
+			}
+		}()
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); copyHalf(a, b) }()
+		go func() { defer wg.Done(); copyHalf(b, a) }()
+		wg.Wait()
+		close(done)
+		a.Close()
+		b.Close()
+	}()
+}
+
+func copyHalf(dst, src halfCloser) {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	// Plain Read/Write loops: io.Copy would pick the host socket's
+	// ReadFrom, whose fallback copies in 32 KiB pieces.
+	buf := *bp
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				src.Close()
+				return
+			}
+		}
+		if err != nil {
+			if err == io.EOF {
+				dst.CloseWrite()
+			} else {
+				dst.Close()
+			}
+			return
+		}
+	}
+}
+
+// forwardUDP starts a flow for an admitted first datagram: one connected
+// host socket per sandbox address and port pair, dropped when idle.
+func (st *Stack) forwardUDP(r *udp.ForwarderRequest) {
+	id := r.ID()
+	dst := netip.AddrPortFrom(addrOf(id.LocalAddress), id.LocalPort)
+	host, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(st.hostTarget(dst)))
+	if err != nil {
+		st.log.note("udp %s: %v", dst, err)
+		return
+	}
+	var wq waiter.Queue
+	ep, terr := r.CreateEndpoint(&wq)
+	if terr != nil {
+		host.Close()
+		return
+	}
+	st.relayUDP(gonet.NewUDPConn(&wq, ep), host)
+}
+
+// relayUDP moves datagrams between two connected sockets until neither
+// side sent anything for udpIdle.
+func (st *Stack) relayUDP(a, b net.Conn) {
+	st.wg.Add(1)
+	go func() {
+		defer st.wg.Done()
+		var last atomic.Int64
+		last.Store(time.Now().UnixNano())
+		done := make(chan struct{})
+		go func() {
+			select {
+			case <-st.ctx.Done():
+			case <-done:
+			}
+			a.Close()
+			b.Close()
+		}()
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); copyDatagrams(a, b, &last) }()
+		go func() { defer wg.Done(); copyDatagrams(b, a, &last) }()
+		wg.Wait()
+		close(done)
+	}()
+}
+
+// copyDatagrams relays one way; last is the flow's latest activity in
+// either direction, so a one-way stream keeps its flow alive.
+func copyDatagrams(dst, src net.Conn, last *atomic.Int64) {
+	buf := make([]byte, 65536)
+	for {
+		src.SetReadDeadline(time.Unix(0, last.Load()).Add(udpIdle))
+		n, err := src.Read(buf)
+		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() && time.Since(time.Unix(0, last.Load())) < udpIdle {
+				continue
+			}
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				continue // the host's ICMP answer to an earlier datagram
+			}
+			src.Close()
+			dst.Close()
+			return
+		}
+		last.Store(time.Now().UnixNano())
+		dst.Write(buf[:n]) // a datagram lost here is lost as on any network
+	}
+}

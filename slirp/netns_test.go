@@ -1,0 +1,517 @@
+package slirp
+
+// These tests run the stack on a real TAP device in a real network
+// namespace: the test binary re-executes itself into a new user and network
+// namespace, creates the TAP there with CreateTap, hands the fd back over a
+// socket, and then acts as the sandboxed program, with real kernel sockets.
+// Every server they reach lives on this machine's loopback.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
+	"golang.org/x/sys/unix"
+
+	"github.com/sbx-sandbox/sbx/spec"
+)
+
+const childEnv = "SBX_SLIRP_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if steps := os.Getenv(childEnv); steps != "" {
+		os.Exit(child(steps))
+	}
+	os.Exit(m.Run())
+}
+
+// child is the sandboxed side: make the TAP, pass it on, wait for the
+// stack, then run the steps and print one result line per step.
+func child(steps string) int {
+	ctl := os.NewFile(3, "control")
+	tap, err := CreateTap(spec.Net{IPv6: os.Getenv("SBX_SLIRP_TEST_IPV6") != ""})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 2
+	}
+	if err := unix.Sendmsg(int(ctl.Fd()), []byte("tap"), unix.UnixRights(int(tap.Fd())), nil, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "child: send tap:", err)
+		return 2
+	}
+	tap.Close()
+	if _, err := ctl.Read(make([]byte, 8)); err != nil {
+		return 2
+	}
+	for _, step := range strings.Split(steps, ";") {
+		fmt.Println(runStep(strings.Fields(step)))
+	}
+	return 0
+}
+
+// runStep does one thing a sandboxed program would and says how it went:
+// "ok <data>", or the kind of failure ("refused", "timeout", ...).
+func runStep(f []string) string {
+	switch f[0] {
+	case "tcp": // tcp ADDR: connect, send a line, read the echo
+		c, err := net.DialTimeout("tcp", f[1], 5*time.Second)
+		if err != nil {
+			return failure(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintln(c, "hello")
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil {
+			return failure(err)
+		}
+		return "ok " + strings.TrimSpace(line)
+	case "udp": // udp ADDR: send a datagram, read the echo
+		c, err := net.Dial("udp", f[1])
+		if err != nil {
+			return failure(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(3 * time.Second))
+		c.Write([]byte("hello"))
+		buf := make([]byte, 100)
+		n, err := c.Read(buf)
+		if err != nil {
+			return failure(err)
+		}
+		return "ok " + string(buf[:n])
+	case "resolve": // resolve NAME: ask the sandbox's DNS server (udp, then tcp)
+		var out []string
+		for _, network := range []string{"udp", "tcp"} {
+			r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, network, net.JoinHostPort(DNSAddr.String(), "53"))
+			}}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			addrs, err := r.LookupHost(ctx, f[1])
+			cancel()
+			if err != nil {
+				var de *net.DNSError
+				if errors.As(err, &de) {
+					return "dnserror " + network
+				}
+				return failure(err)
+			}
+			out = append(out, strings.Join(addrs, ","))
+		}
+		return "ok " + strings.Join(out, " ")
+	case "serve": // serve PORT: answer one connection on PORT with "inside"
+		ln, err := net.Listen("tcp", ":"+f[1])
+		if err != nil {
+			return failure(err)
+		}
+		defer ln.Close()
+		fmt.Println("listening")
+		c, err := ln.Accept()
+		if err != nil {
+			return failure(err)
+		}
+		defer c.Close()
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		fmt.Fprintf(c, "inside %s", line)
+		return "ok served"
+	case "ping": // ping ADDR: one echo through an unprivileged ICMP socket
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, unix.IPPROTO_ICMP)
+		if err != nil {
+			return failure(err)
+		}
+		defer unix.Close(fd)
+		a := netip.MustParseAddr(f[1])
+		unix.SetsockoptInt(fd, unix.SOL_IP, unix.IP_RECVERR, 1)
+		unix.Sendto(fd, []byte{8, 0, 0, 0, 0, 0, 0, 1, 'x'}, 0, &unix.SockaddrInet4{Addr: a.As4()})
+		if n, _ := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 5000); n == 0 {
+			return "timeout"
+		}
+		buf := make([]byte, 100)
+		n, _, err := unix.Recvfrom(fd, buf, unix.MSG_DONTWAIT)
+		if err != nil {
+			return failure(err)
+		}
+		if n == 0 {
+			return "empty reply"
+		}
+		return fmt.Sprintf("ok type %d", buf[0])
+	}
+	return "bad step " + f[0]
+}
+
+func failure(err error) string {
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return "unreachable"
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		return "prohibited"
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return "timeout"
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return "timeout"
+	}
+	return "error " + err.Error()
+}
+
+// sandboxRun runs steps inside a fresh network namespace on a stack made
+// from cfg, and returns the steps' result lines and what the stack logged.
+func sandboxRun(t *testing.T, cfg spec.Net, steps ...string) ([]string, string) {
+	t.Helper()
+	out, logs, wait := sandboxStart(t, cfg, steps...)
+	wait()
+	return resultLines(out.String()), logs.String()
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func resultLines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(strings.TrimSpace(s), "\n") {
+		if l != "listening" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// sandboxStart is sandboxRun without the wait, for tests that act on the
+// sandbox from the host while it runs.
+func sandboxStart(t *testing.T, cfg spec.Net, steps ...string) (*syncBuffer, *syncBuffer, func()) {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent, childEnd := os.NewFile(uintptr(fds[0]), "parent"), os.NewFile(uintptr(fds[1]), "child")
+	defer parent.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+strings.Join(steps, ";"))
+	if cfg.IPv6 {
+		cmd.Env = append(cmd.Env, "SBX_SLIRP_TEST_IPV6=1")
+	}
+	out, logs := &syncBuffer{}, &syncBuffer{}
+	cmd.Stdout, cmd.Stderr, cmd.ExtraFiles = out, out, []*os.File{childEnd}
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWNET,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
+		Pdeathsig:   syscall.SIGKILL,
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start a process in new user and network namespaces: %v", err)
+	}
+	childEnd.Close()
+	buf, oob := make([]byte, 8), make([]byte, unix.CmsgSpace(4))
+	_, oobn, _, _, err := unix.Recvmsg(int(parent.Fd()), buf, oob, 0)
+	if err != nil || oobn == 0 {
+		cmd.Wait()
+		t.Fatalf("no TAP fd from the child (%v): %s", err, out.String())
+	}
+	msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
+	rights, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := Start(os.NewFile(uintptr(rights[0]), "tap"), cfg, logs)
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("Start: %v", err)
+	}
+	parent.Write([]byte("go"))
+	return out, logs, func() {
+		t.Helper()
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("child: %v: %s", err, out.String())
+		}
+		st.Close()
+	}
+}
+
+// echoServer answers each line on a loopback TCP port with "echo LINE".
+func echoServer(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				line, _ := bufio.NewReader(c).ReadString('\n')
+				fmt.Fprintf(c, "echo %s", line)
+			}()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// udpEchoServer answers each datagram on a loopback UDP port with "echo DATA".
+func udpEchoServer(t *testing.T) int {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			pc.WriteTo(append([]byte("echo "), buf[:n]...), from)
+		}
+	}()
+	return pc.LocalAddr().(*net.UDPAddr).Port
+}
+
+// dnsServer is a tiny authoritative server on loopback (UDP and TCP, same
+// port) answering A queries from names; other names get NXDOMAIN.
+func dnsServer(t *testing.T, names map[string]string) string {
+	t.Helper()
+	var pc net.PacketConn
+	var ln net.Listener
+	var err error
+	for range 20 {
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
+			break
+		}
+		pc.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close(); ln.Close() })
+	answer := func(q []byte) []byte {
+		var p dnsmessage.Parser
+		h, err := p.Start(q)
+		if err != nil {
+			return nil
+		}
+		qs, err := p.AllQuestions()
+		if err != nil || len(qs) != 1 {
+			return nil
+		}
+		rh := dnsmessage.Header{ID: h.ID, Response: true, Authoritative: true}
+		ip, ok := names[strings.TrimSuffix(qs[0].Name.String(), ".")]
+		if !ok {
+			rh.RCode = dnsmessage.RCodeNameError
+		}
+		b := dnsmessage.NewBuilder(nil, rh)
+		b.StartQuestions()
+		b.Question(qs[0])
+		b.StartAnswers()
+		if ok && qs[0].Type == dnsmessage.TypeA {
+			b.AResource(dnsmessage.ResourceHeader{Name: qs[0].Name, Class: dnsmessage.ClassINET, TTL: 60},
+				dnsmessage.AResource{A: netip.MustParseAddr(ip).As4()})
+		}
+		out, _ := b.Finish()
+		return out
+	}
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if r := answer(buf[:n]); r != nil {
+				pc.WriteTo(r, from)
+			}
+		}
+	}()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				for {
+					q, err := readTCPMessage(c)
+					if err != nil {
+						return
+					}
+					if writeTCPMessage(c, answer(q)) != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return pc.LocalAddr().String()
+}
+
+func gw(port int) string { return fmt.Sprintf("%s:%d", GatewayAddr, port) }
+
+func expect(t *testing.T, got []string, want ...string) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("results %q, want %q", got, want)
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Fatalf("step %d: %q, want %q (all: %q)", i+1, got[i], want[i], got)
+		}
+	}
+}
+
+func TestHostLoopbackIsRefusedByDefault(t *testing.T) {
+	port := echoServer(t)
+	got, logs := sandboxRun(t, spec.Net{Mode: spec.NetSlirp}, "tcp "+gw(port))
+	expect(t, got, "refused")
+	if !strings.Contains(logs, "refused tcp "+gw(port)) {
+		t.Errorf("no refusal logged: %q", logs)
+	}
+}
+
+func TestAllowHostLoopbackReachesHostServers(t *testing.T) {
+	tcpPort, udpPort := echoServer(t), udpEchoServer(t)
+	got, _ := sandboxRun(t, spec.Net{Mode: spec.NetSlirp, AllowHostLoopback: true},
+		"tcp "+gw(tcpPort), "udp "+gw(udpPort))
+	expect(t, got, "ok echo hello", "ok echo hello")
+}
+
+func TestClosedHostPortIsRefusedNotTimedOut(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	got, _ := sandboxRun(t, spec.Net{Mode: spec.NetSlirp, AllowHostLoopback: true}, "tcp "+gw(port))
+	expect(t, got, "refused")
+}
+
+func TestAllowRuleOpensOnePortAndRefusesAnother(t *testing.T) {
+	open, closed := echoServer(t), echoServer(t)
+	udpClosed := udpEchoServer(t)
+	cfg := spec.Net{Mode: spec.NetSlirp, AllowHostLoopback: true, Allow: []string{fmt.Sprintf("tcp:10.0.2.2:%d", open)}}
+	var logFile = t.TempDir() + "/net.log"
+	cfg.Log = logFile
+	got, logs := sandboxRun(t, cfg, "tcp "+gw(open), "tcp "+gw(closed), "udp "+gw(udpClosed))
+	// A refused UDP destination gets ICMP port unreachable, which a
+	// connected UDP socket reports as ECONNREFUSED.
+	expect(t, got, "ok echo hello", "refused", "refused")
+	if strings.Count(logs, "\n") != 2 || !strings.Contains(logs, "no allow rule matches") {
+		t.Errorf("want one stderr line per refused destination, got %q", logs)
+	}
+	all, _ := os.ReadFile(logFile)
+	if !strings.Contains(string(all), fmt.Sprintf("allow tcp 10.0.2.2:%d", open)) ||
+		!strings.Contains(string(all), fmt.Sprintf("refuse tcp 10.0.2.2:%d", closed)) {
+		t.Errorf("--net-log lacks the decisions: %q", all)
+	}
+}
+
+func TestDenyRuleWinsOverAllowRule(t *testing.T) {
+	port := echoServer(t)
+	cfg := spec.Net{Mode: spec.NetSlirp, AllowHostLoopback: true,
+		Allow: []string{"10.0.2.0/24"}, Deny: []string{fmt.Sprintf("10.0.2.2:%d", port)}}
+	got, _ := sandboxRun(t, cfg, "tcp "+gw(port))
+	expect(t, got, "refused")
+}
+
+func TestDNSForwardsToUpstreamOverUDPAndTCP(t *testing.T) {
+	up := dnsServer(t, map[string]string{"db.internal.test": "192.0.2.7"})
+	got, _ := sandboxRun(t, spec.Net{Mode: spec.NetSlirp, DNS: []string{up}},
+		"resolve db.internal.test", "resolve missing.test")
+	expect(t, got, "ok 192.0.2.7 192.0.2.7", "dnserror")
+}
+
+func TestDomainRuleAllowsOnlyAddressesItsAnswersReturned(t *testing.T) {
+	port := echoServer(t)
+	up := dnsServer(t, map[string]string{"api.allowed.test": "10.0.2.2", "other.test": "10.0.2.2"})
+	cfg := spec.Net{Mode: spec.NetSlirp, AllowHostLoopback: true, DNS: []string{up},
+		Allow: []string{fmt.Sprintf("*.allowed.test:%d", port)}}
+	got, _ := sandboxRun(t, cfg,
+		"tcp "+gw(port),            // before any answer named it: refused
+		"resolve other.test",       // a name no rule allows: refused by the DNS server
+		"resolve api.allowed.test", // allowed name: answered, and its address learned
+		"tcp "+gw(port),            // now allowed
+		"tcp "+gw(port+1),          // the rule's port only
+		"resolve allowed.test")     // *.allowed.test does not cover allowed.test
+	expect(t, got, "refused", "dnserror", "ok 10.0.2.2", "ok echo hello", "refused", "dnserror")
+}
+
+func TestPortForwardReachesServerInside(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	hostPort := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cfg := spec.Net{Mode: spec.NetSlirp, Ports: []spec.PortForward{{Proto: "tcp", HostPort: uint16(hostPort), Port: 8080}}}
+	out, _, wait := sandboxStart(t, cfg, "serve 8080")
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "listening") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", hostPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(c, "from-host")
+	reply, _ := io.ReadAll(c)
+	c.Close()
+	wait()
+	if string(reply) != "inside from-host\n" {
+		t.Fatalf("reply through -p: %q", reply)
+	}
+}
+
+func TestBusyHostPortIsAnErrorAtStart(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	_, err = New(spec.Net{Mode: spec.NetSlirp, Ports: []spec.PortForward{{Proto: "tcp", HostPort: uint16(port), Port: 80}}}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "busy") {
+		t.Fatalf("New with a busy host port: %v", err)
+	}
+}
+
+func TestRefusedPingIsAnsweredUnreachable(t *testing.T) {
+	// 192.0.2.1 (TEST-NET-1) is refused by the rule, so nothing leaves.
+	got, _ := sandboxRun(t, spec.Net{Mode: spec.NetSlirp, Deny: []string{"192.0.2.0/24"}}, "ping 192.0.2.1", "ping 10.0.2.2")
+	expect(t, got, "unreachable", "ok type 0")
+}
