@@ -76,6 +76,11 @@ func run(s *spec.Spec) (int, error) {
 		return 0, err
 	}
 	defer cg.remove()
+	netw, err := prepareNetwork(s)
+	if err != nil {
+		return 0, err
+	}
+	defer netw.close()
 
 	parentEnd, childEnd, err := socketPair()
 	if err != nil {
@@ -145,7 +150,7 @@ func run(s *spec.Spec) (int, error) {
 				return
 			}
 			if m.Kind == kindTap && len(files) == 1 {
-				if err := startNetwork(s, files[0]); err != nil {
+				if err := netw.attach(s, files[0]); err != nil {
 					m = msg{Kind: kindError, Error: err.Error()}
 					cmd.Process.Kill()
 				}
@@ -201,11 +206,4 @@ func takeTerminalBack() {
 // exitStatus is the status sbx passes on for the command's end.
 func exitStatus(s *spec.Spec, cg *cgroup, m *msg) int {
 	return m.Code
-}
-
-// startNetwork runs the parent's side of the sandbox's network on the TAP
-// fd that init created.
-func startNetwork(s *spec.Spec, tap *os.File) error {
-	tap.Close()
-	return fmt.Errorf("network mode %q has no driver", s.Net.Mode)
 }
