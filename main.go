@@ -61,7 +61,7 @@ type RunCmd struct {
 	UID        *uint32  `name:"uid" help:"User id seen inside (default: your own)."`
 	GID        *uint32  `name:"gid" help:"Group id seen inside (default: your own)."`
 	MapUsers   string   `name:"map-users" enum:",self,auto" default:"" help:"auto: map your whole subordinate id range (/etc/subuid, /etc/subgid) through newuidmap/newgidmap."`
-	Net        string   `name:"net" enum:",none,host" default:"" help:"Network: none (a new namespace with only loopback) or host (share the host's). Default: the profile's."`
+	Net        string   `name:"net" enum:",none,host,slirp" default:"" help:"Network: none (a new namespace with only loopback), host (share the host's) or slirp (its own namespace, reaching out through sbx's user-mode network). Default: the profile's."`
 	Sys        string   `name:"sys" enum:",none,ro" default:"" help:"/sys: none, or ro (read-only). Default: the profile's."`
 	Bind       []string `name:"bind" placeholder:"SRC[:DST]" help:"Bind a host path read-write."`
 	ROBind     []string `name:"ro-bind" placeholder:"SRC[:DST]" help:"Bind a host path read-only (submounts too)."`
@@ -75,6 +75,7 @@ type RunCmd struct {
 	KeepEnv    bool     `name:"keep-env" help:"Keep the whole environment instead of a clean one."`
 	Chdir      string   `name:"chdir" placeholder:"DIR" help:"Working directory inside (default: yours when visible, else /)."`
 	NewSession bool     `name:"new-session" help:"Start the command in a new session, detached from the terminal."`
+	NetFlags   `embed:""`
 	Command    []string `arg:"" passthrough:"partial" name:"command" help:"The command and its arguments."`
 }
 
@@ -96,13 +97,20 @@ func (r *RunCmd) spec() (*spec.Spec, error) {
 	if len(argv) == 0 {
 		return nil, fmt.Errorf("no command given: use sbx run [flags] -- CMD [ARGS...]")
 	}
-	return profiles.Resolve(r.Profile, profiles.Flags{
+	s, err := profiles.Resolve(r.Profile, profiles.Flags{
 		UID: r.UID, GID: r.GID, MapUsers: r.MapUsers, Net: r.Net, Sys: r.Sys,
 		Bind: r.Bind, ROBind: r.ROBind, DevBind: r.DevBind, Tmpfs: r.Tmpfs,
 		Hostname: r.Hostname, CapAdd: r.CapAdd, PassFD: r.PassFD,
 		Setenv: r.Setenv, Unsetenv: r.Unsetenv, KeepEnv: r.KeepEnv,
 		Chdir: r.Chdir, NewSession: r.NewSession, SeccompLog: r.SeccompLog,
 	}, argv)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.NetFlags.apply(&s.Net); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // ProfileCmd is `sbx profile`.

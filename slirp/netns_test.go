@@ -23,9 +23,9 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/net/dns/dnsmessage"
 	"golang.org/x/sys/unix"
 
+	"github.com/sbx-sandbox/sbx/internal/testdns"
 	"github.com/sbx-sandbox/sbx/spec"
 )
 
@@ -305,87 +305,6 @@ func udpEchoServer(t *testing.T) int {
 	return pc.LocalAddr().(*net.UDPAddr).Port
 }
 
-// dnsServer is a tiny authoritative server on loopback (UDP and TCP, same
-// port) answering A queries from names; other names get NXDOMAIN.
-func dnsServer(t *testing.T, names map[string]string) string {
-	t.Helper()
-	var pc net.PacketConn
-	var ln net.Listener
-	var err error
-	for range 20 {
-		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
-			break
-		}
-		pc.Close()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close(); ln.Close() })
-	answer := func(q []byte) []byte {
-		var p dnsmessage.Parser
-		h, err := p.Start(q)
-		if err != nil {
-			return nil
-		}
-		qs, err := p.AllQuestions()
-		if err != nil || len(qs) != 1 {
-			return nil
-		}
-		rh := dnsmessage.Header{ID: h.ID, Response: true, Authoritative: true}
-		ip, ok := names[strings.TrimSuffix(qs[0].Name.String(), ".")]
-		if !ok {
-			rh.RCode = dnsmessage.RCodeNameError
-		}
-		b := dnsmessage.NewBuilder(nil, rh)
-		b.StartQuestions()
-		b.Question(qs[0])
-		b.StartAnswers()
-		if ok && qs[0].Type == dnsmessage.TypeA {
-			b.AResource(dnsmessage.ResourceHeader{Name: qs[0].Name, Class: dnsmessage.ClassINET, TTL: 60},
-				dnsmessage.AResource{A: netip.MustParseAddr(ip).As4()})
-		}
-		out, _ := b.Finish()
-		return out
-	}
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			if r := answer(buf[:n]); r != nil {
-				pc.WriteTo(r, from)
-			}
-		}
-	}()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				for {
-					q, err := readTCPMessage(c)
-					if err != nil {
-						return
-					}
-					if writeTCPMessage(c, answer(q)) != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return pc.LocalAddr().String()
-}
-
 func gw(port int) string { return fmt.Sprintf("%s:%d", GatewayAddr, port) }
 
 func expect(t *testing.T, got []string, want ...string) {
@@ -453,7 +372,7 @@ func TestDenyRuleWinsOverAllowRule(t *testing.T) {
 }
 
 func TestDNSForwardsToUpstreamOverUDPAndTCP(t *testing.T) {
-	up := dnsServer(t, map[string]string{"db.internal.test": "192.0.2.7"})
+	up := testdns.Server(t, map[string]string{"db.internal.test": "192.0.2.7"})
 	got, _ := sandboxRun(t, spec.Net{Mode: spec.NetSlirp, DNS: []string{up}},
 		"resolve db.internal.test", "resolve missing.test")
 	expect(t, got, "ok 192.0.2.7 192.0.2.7", "dnserror")
@@ -461,7 +380,7 @@ func TestDNSForwardsToUpstreamOverUDPAndTCP(t *testing.T) {
 
 func TestDomainRuleAllowsOnlyAddressesItsAnswersReturned(t *testing.T) {
 	port := echoServer(t)
-	up := dnsServer(t, map[string]string{"api.allowed.test": "10.0.2.2", "other.test": "10.0.2.2"})
+	up := testdns.Server(t, map[string]string{"api.allowed.test": "10.0.2.2", "other.test": "10.0.2.2"})
 	cfg := spec.Net{Mode: spec.NetSlirp, AllowHostLoopback: true, DNS: []string{up},
 		Allow: []string{fmt.Sprintf("*.allowed.test:%d", port)}}
 	got, _ := sandboxRun(t, cfg,

@@ -51,11 +51,10 @@ type Stack struct {
 
 	fwds []io.Closer // the host listeners of the port forwards
 
-	mu    sync.Mutex
-	s     *stack.Stack
-	tap   *os.File
-	icmp  *pinger
-	start sync.Once
+	mu   sync.Mutex
+	s    *stack.Stack
+	tap  *os.File
+	icmp *pinger
 }
 
 // New checks the configuration and opens what must be opened before the
