@@ -4,7 +4,7 @@ TAGS    := osusergo netgo
 LDFLAGS := -s -w -linkmode external -extldflags "-static"
 export CGO_ENABLED := 1
 
-.PHONY: all sbx test test-apps bench check clean setup
+.PHONY: all sbx test test-apps bench check clean setup demo
 
 all: sbx
 
@@ -34,3 +34,9 @@ check:
 
 clean:
 	rm -f sbx
+
+# Builds sbx and starts a sandboxed shell as the unprivileged test user.
+demo: setup sbx
+	@install -m 0755 sbx /usr/local/bin/sbx
+	@echo "sbx run -- bash, as $${SBX_TEST_USER:-sbxtest} (exit the shell to leave)"
+	@if [ "$$(id -u)" = 0 ]; then runuser -u $${SBX_TEST_USER:-sbxtest} -- sh -c 'cd && exec sbx run -- bash -l'; else ./sbx run -- bash -l; fi

@@ -9,7 +9,7 @@ set -euo pipefail
 # subordinate ids), and the peers sbx is measured against (bubblewrap,
 # slirp4netns).
 PACKAGES=(build-essential pkg-config libseccomp-dev file uidmap fuse-overlayfs fuse3
-	busybox-static iperf3 bubblewrap slirp4netns iproute2 procps psmisc bsdutils curl)
+	busybox-static iperf3 bubblewrap slirp4netns hyperfine python3 iproute2 procps psmisc bsdutils curl)
 if [ "${SBX_APPS:-}" = 1 ]; then
 	PACKAGES+=(xvfb xauth firefox-esr chromium fonts-dejavu-core imagemagick)
 fi

@@ -1,0 +1,99 @@
+package tests
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// openPty returns a new pseudo-terminal's master and slave.
+func openPty(t *testing.T) (*os.File, *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := &unix.Winsize{Row: 30, Col: 100}
+	unix.IoctlSetWinsize(int(s.Fd()), unix.TIOCSWINSZ, ws)
+	return m, s
+}
+
+func TestShellInATerminalHasJobControlAndATTY(t *testing.T) {
+	m, s := openPty(t)
+	defer m.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := sbxCommand(t, ctx, "run", "--", "/bin/bash", "--norc", "--noprofile", "-i")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = s, s, s
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	var mu sync.Mutex
+	var out strings.Builder
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		buf := make([]byte, 4096)
+		for {
+			n, err := m.Read(buf)
+			mu.Lock()
+			out.Write(buf[:n])
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	send := func(line string) {
+		m.Write([]byte(line))
+		time.Sleep(300 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+	send("sleep 100 &\n")
+	send("test -t 0 && echo TTY-$((6*7)); stty size\n")
+	send("sleep 60\n")
+	send("\x03") // ^C reaches the foreground job
+	send("echo rc-$?\n")
+	send("fg\n")
+	send("\x1a") // ^Z stops it
+	send("jobs\n")
+	send("kill -9 %1\n")
+	send("exit 4\n")
+	err := cmd.Wait()
+	m.Close()
+	<-readDone
+	mu.Lock()
+	got := out.String()
+	mu.Unlock()
+	for _, want := range []string{"TTY-42", "30 100", "rc-130", "Stopped"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("terminal session lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "no job control") || strings.Contains(got, "cannot set terminal process group") {
+		t.Errorf("bash has no job control:\n%s", got)
+	}
+	if cmd.ProcessState.ExitCode() != 4 {
+		t.Errorf("exit status %v, want 4:\n%s", err, got)
+	}
+}
