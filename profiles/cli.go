@@ -49,7 +49,10 @@ func RunCheck(w io.Writer, files []string) error {
 		fmt.Fprintln(w, "sbx: "+p.Error())
 	}
 	if len(ps) > 0 {
-		return fmt.Errorf("%d problem(s) in %s", len(ps), strings.Join(files, " "))
+		if len(ps) == 1 {
+			return fmt.Errorf("1 problem: fix it and check again")
+		}
+		return fmt.Errorf("%d problems: fix them and check again", len(ps))
 	}
 	return nil
 }

@@ -39,7 +39,7 @@ func (ps Problems) Error() string {
 	return b.String()
 }
 
-var tomlLineErr = regexp.MustCompile(`^toml: line (\d+)(?: \(last key "[^"]*"\))?: (.*)$`)
+var tomlLineErr = regexp.MustCompile(`^toml: line (\d+)(?: \(last key "([^"]*)"\))?: (.*)$`)
 
 // decode parses one profile file strictly: a syntax error, a value of the
 // wrong type or out of range, and every key the schema does not have are
@@ -58,7 +58,11 @@ func decode(file string, data []byte) (*Profile, error) {
 		}
 		if m := tomlLineErr.FindStringSubmatch(err.Error()); m != nil {
 			line, _ := strconv.Atoi(m[1])
-			return nil, Problems{{File: file, Line: line, Msg: m[2]}}
+			msg := m[3]
+			if m[2] != "" {
+				msg = m[2] + ": " + msg
+			}
+			return nil, Problems{{File: file, Line: line, Msg: msg}}
 		}
 		return nil, Problems{{File: file, Msg: strings.TrimPrefix(err.Error(), "toml: ")}}
 	}

@@ -165,9 +165,9 @@ func (l *Loader) load(ref string, from *Source, stack []Source) (*Profile, Sourc
 			}
 			return nil, Source{}, Problems{{File: src.Path, Line: keyLine(data, []string{"include"}), Msg: err.Error()}}
 		}
-		base, _ = merge(base, ip)
+		base, _ = merge(base, ip, l.Vars)
 	}
-	out, problems := merge(base, p)
+	out, problems := merge(base, p, l.Vars)
 	if len(problems) > 0 {
 		var ps Problems
 		for _, m := range problems {

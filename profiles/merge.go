@@ -12,7 +12,7 @@ import (
 // base's, and "!X" in over removes base's X. base has no removals left (it
 // is itself resolved). A removal that removes nothing is a problem: it is
 // almost always a misspelt path or name.
-func merge(base, over *Profile) (*Profile, []string) {
+func merge(base, over *Profile, v Vars) (*Profile, []string) {
 	var problems []string
 	note := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
 	out := &Profile{
@@ -31,7 +31,7 @@ func merge(base, over *Profile) (*Profile, []string) {
 			Set:   mergeMap(base.Env.Set, over.Env.Set),
 			Unset: mergeEntries("env.unset", base.Env.Unset, over.Env.Unset, Entry.Body, note),
 		},
-		Filesystem: mergeFilesystem(base.Filesystem, over.Filesystem, note),
+		Filesystem: mergeFilesystem(base.Filesystem, over.Filesystem, v, note),
 		Network: Network{
 			Mode:  pick(base.Network.Mode, over.Network.Mode),
 			Ports: mergeEntries("network.ports", base.Network.Ports, over.Network.Ports, Entry.Body, note),
@@ -107,13 +107,17 @@ func mergeEntries(list string, base, over []Entry, key func(Entry) string, note 
 }
 
 // mountKey is what identifies a mount across the mount lists: where it is
-// mounted, as written.
-func mountKey(e Entry, hasSource bool) string {
+// mounted, with ~, variables and a relative source resolved when they can
+// be, so "${PWD}" in a profile and "." on the command line are one place.
+func mountKey(e Entry, hasSource bool, v Vars) string {
 	b := e.Body()
 	if hasSource {
 		if _, dst, ok := strings.Cut(b, ":"); ok {
 			b = dst
 		}
+	}
+	if x, err := v.expand(b); err == nil {
+		b = absolute(x, v)
 	}
 	return path.Clean(b)
 }
@@ -121,7 +125,7 @@ func mountKey(e Entry, hasSource bool) string {
 // mergeFilesystem merges the mount lists together: a mount of over at a
 // destination replaces whatever base mounted there, in any list, and
 // "!DST" removes it.
-func mergeFilesystem(base, over Filesystem, note func(string, ...any)) Filesystem {
+func mergeFilesystem(base, over Filesystem, v Vars, note func(string, ...any)) Filesystem {
 	out := Filesystem{
 		Root:          pick(base.Root, over.Root),
 		Rootfs:        pick(base.Rootfs, over.Rootfs),
@@ -139,14 +143,14 @@ func mergeFilesystem(base, over Filesystem, note func(string, ...any)) Filesyste
 		removed := false
 		for _, l := range outLists {
 			n := len(*l.entries)
-			*l.entries = slices.DeleteFunc(*l.entries, func(b Entry) bool { return mountKey(b, l.hasSource) == k })
+			*l.entries = slices.DeleteFunc(*l.entries, func(b Entry) bool { return mountKey(b, l.hasSource, v) == k })
 			removed = removed || len(*l.entries) != n
 		}
 		return removed
 	}
 	for i, l := range overLists {
 		for _, e := range *l.entries {
-			removed := removeEverywhere(mountKey(e, l.hasSource))
+			removed := removeEverywhere(mountKey(e, l.hasSource, v))
 			if e.Removal() {
 				if !removed {
 					note("filesystem.%s: %q removes nothing the included profiles mount", l.name, string(e))

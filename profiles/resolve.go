@@ -132,7 +132,7 @@ func Resolve(ref string, flags Flags, argv []string) (*spec.Spec, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, problems := merge(p, top)
+	p, problems := merge(p, top, l.Vars)
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("flags: %s", problems[0])
 	}

@@ -21,11 +21,7 @@ func Show(p *Profile, src Source) ([]byte, error) {
 }
 
 func groupDoc() string {
-	var parts []string
-	for _, g := range groupNames() {
-		parts = append(parts, g)
-	}
-	return strings.Join(parts, " ") + " (`sbx profile groups` lists their syscalls)"
+	return strings.Join(groupNames(), " ") + " (`sbx profile groups` lists their syscalls)"
 }
 
 // Check validates each file on its own, includes and all, and returns every
