@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/sbx-sandbox/sbx/slirp"
 )
 
 // check finds what the types alone cannot: values that are each valid but
@@ -56,16 +58,30 @@ func check(file string, data []byte, p *Profile) Problems {
 			bad("landlock", "%q is not an absolute path inside the sandbox", string(e))
 		}
 	}
-	for _, e := range p.Network.Ports {
-		if !e.Removal() {
-			if err := checkPort(e.Body()); err != nil {
-				bad("network.ports", "%v", err)
+	for _, l := range []struct {
+		key   string
+		list  []Entry
+		parse func(string) error
+	}{
+		{"network.ports", p.Network.Ports, func(s string) error { _, err := slirp.ParsePort(s); return err }},
+		{"network.allow", p.Network.Allow, func(s string) error { _, err := slirp.ParseRule(s); return err }},
+		{"network.deny", p.Network.Deny, func(s string) error { _, err := slirp.ParseRule(s); return err }},
+	} {
+		for _, e := range l.list {
+			if !e.Removal() {
+				if err := l.parse(e.Body()); err != nil {
+					bad(l.key, "%v", err)
+				}
 			}
 		}
 	}
 	for _, d := range p.Network.DNS {
-		if _, err := netip.ParseAddr(d); err != nil {
-			bad("network.dns", "%q is not an IP address", d)
+		host := d
+		if ap, err := netip.ParseAddrPort(d); err == nil {
+			host = ap.Addr().String()
+		}
+		if _, err := netip.ParseAddr(host); err != nil {
+			bad("network.dns", "%q is not IP or IP:PORT", d)
 		}
 	}
 	for i, r := range p.Seccomp.Rule {
@@ -156,29 +172,6 @@ func checkMountEntry(list string, e Entry, hasSource bool) error {
 	}
 	if src == "" || (two && !absLike(dst)) {
 		return fmt.Errorf("%q: write SRC[:DST] with DST an absolute path", string(e))
-	}
-	return nil
-}
-
-func checkPort(s string) error {
-	spec, proto, ok := strings.Cut(s, "/")
-	if ok && proto != "tcp" && proto != "udp" {
-		return fmt.Errorf("%q: protocol must be tcp or udp", s)
-	}
-	parts := strings.Split(spec, ":")
-	if len(parts) < 2 || len(parts) > 3 {
-		return fmt.Errorf("%q: write [HOSTIP:]HOSTPORT:PORT[/tcp|udp]", s)
-	}
-	if len(parts) == 3 {
-		if _, err := netip.ParseAddr(parts[0]); err != nil {
-			return fmt.Errorf("%q: %q is not an IP address", s, parts[0])
-		}
-		parts = parts[1:]
-	}
-	for _, p := range parts {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("%q: %q is not a port (1-65535)", s, p)
-		}
 	}
 	return nil
 }

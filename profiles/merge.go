@@ -38,6 +38,10 @@ func merge(base, over *Profile, v Vars) (*Profile, []string) {
 			Allow: mergeEntries("network.allow", base.Network.Allow, over.Network.Allow, Entry.Body, note),
 			Deny:  mergeEntries("network.deny", base.Network.Deny, over.Network.Deny, Entry.Body, note),
 			DNS:   replace(base.Network.DNS, over.Network.DNS),
+
+			AllowHostLoopback: pick(base.Network.AllowHostLoopback, over.Network.AllowHostLoopback),
+			IPv6:              pick(base.Network.IPv6, over.Network.IPv6),
+			Log:               pick(base.Network.Log, over.Network.Log),
 		},
 		Capabilities: Capabilities{Add: mergeCaps(base.Capabilities.Add, over.Capabilities.Add, note)},
 		Seccomp:      mergeSeccomp(base.Seccomp, over.Seccomp, note),

@@ -422,12 +422,44 @@ func TestMountsAreOrderedParentsFirst(t *testing.T) {
 
 func TestSettingsThisBuildCannotApplyAreRefused(t *testing.T) {
 	l, dir, _ := testLoader(t)
-	write(t, dir, "lim.toml", "[limits]\nmemory = \"1G\"\n[network]\nallow = [\"example.org:443\"]\n")
-	p, _, err := l.Load("lim")
+	write(t, dir, "lim.toml", "[limits]\nmemory = \"1G\"\n")
+	write(t, dir, "egress.toml", "[network]\nallow = [\"example.org:443\"]\n")
+	for name, want := range map[string]string{"lim": "limits.memory: not supported", "egress": `network.allow: needs network.mode = "slirp"`} {
+		p, _, err := l.Load(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Spec(p); err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("%s: got %v, want %q", name, err, want)
+		}
+	}
+}
+
+func TestNetworkSectionBecomesTheUserModeNetworkSpec(t *testing.T) {
+	l, dir, _ := testLoader(t)
+	write(t, dir, "net.toml", `[network]
+mode = "slirp"
+ports = ["8080:80", "127.0.0.1:5353:53/udp"]
+allow = ["*.example.org:443", "udp:53"]
+deny = ["10.0.0.0/8"]
+ipv6 = true
+dns = ["9.9.9.9"]
+`)
+	write(t, dir, "net2.toml", "include = [\"net\"]\n[network]\nallow = [\"!udp:53\"]\n")
+	p, _, err := l.Load("net2")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Spec(p); err == nil || !strings.Contains(err.Error(), "network.allow, limits.memory: not supported") {
-		t.Fatalf("got %v", err)
+	s, err := l.Spec(p)
+	if err != nil {
+		t.Fatal(err)
 	}
+	n := s.Net
+	if n.Mode != spec.NetSlirp || len(n.Ports) != 2 || n.Ports[1].Proto != "udp" || n.Ports[0].HostPort != 8080 ||
+		!slices.Equal(n.Allow, []string{"*.example.org:443"}) || !slices.Equal(n.Deny, []string{"10.0.0.0/8"}) ||
+		!n.IPv6 || !slices.Equal(n.DNS, []string{"9.9.9.9"}) {
+		t.Fatalf("net spec %+v", n)
+	}
+	wantProblem(t, "[network]\nmode = \"slirp\"\nports = [\"80\"]\n", 3, "network.ports")
+	wantProblem(t, "[network]\nmode = \"slirp\"\n\ndeny = [\"tcp:\"]\n", 4, "network.deny")
 }

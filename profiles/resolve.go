@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/sbx-sandbox/sbx/sandbox"
+	"github.com/sbx-sandbox/sbx/slirp"
 	"github.com/sbx-sandbox/sbx/spec"
 )
 
@@ -181,6 +182,9 @@ func (l *Loader) Spec(p *Profile) (*spec.Spec, error) {
 	if err := l.fsSpec(p, s); err != nil {
 		return nil, err
 	}
+	if err := l.netSpec(p.Network, &s.Net); err != nil {
+		return nil, err
+	}
 	if err := notYet(p); err != nil {
 		return nil, err
 	}
@@ -232,13 +236,11 @@ func deref[T any](p *T, def T) T {
 // rule or a limit would give less isolation than the profile promises.
 func notYet(p *Profile) error {
 	var keys []string
-	n, l := p.Network, p.Limits
+	l := p.Limits
 	for _, k := range []struct {
 		set  bool
 		name string
 	}{
-		{len(n.Ports) > 0, "network.ports"}, {len(n.Allow) > 0, "network.allow"},
-		{len(n.Deny) > 0, "network.deny"}, {len(n.DNS) > 0, "network.dns"},
 		{p.Filesystem.Image != nil, "filesystem.image"},
 		{l.Memory != nil, "limits.memory"}, {l.Swap != nil, "limits.swap"}, {l.Pids != nil, "limits.pids"},
 		{l.CPUs != nil, "limits.cpus"}, {l.NoFile != nil, "limits.nofile"}, {l.NProc != nil, "limits.nproc"},
@@ -381,4 +383,52 @@ func seccompSpec(sc Seccomp) (spec.Seccomp, error) {
 		out.Rules = append(out.Rules, sr)
 	}
 	return out, nil
+}
+
+// netSpec fills the user-mode network's settings, which only the
+// user-mode modes can honour: anywhere else they would be silently lost.
+func (l *Loader) netSpec(n Network, s *spec.Net) error {
+	userMode := s.Mode == spec.NetSlirp || s.Mode == spec.NetSlirp4netns || s.Mode == spec.NetPasta
+	set := map[string]bool{
+		"network.ports": len(n.Ports) > 0, "network.allow": len(n.Allow) > 0, "network.deny": len(n.Deny) > 0,
+		"network.allow_host_loopback": deref(n.AllowHostLoopback, false), "network.ipv6": deref(n.IPv6, false),
+		"network.log": n.Log != nil, "network.dns": len(n.DNS) > 0,
+	}
+	if !userMode {
+		var keys []string
+		for k, on := range set {
+			if on {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		if len(keys) > 0 {
+			return fmt.Errorf("%s: needs network.mode = \"slirp\" (mode is %q)", strings.Join(keys, ", "), s.Mode)
+		}
+		return nil
+	}
+	for _, e := range n.Ports {
+		pf, err := slirp.ParsePort(e.Body())
+		if err != nil {
+			return fmt.Errorf("network.ports: %w", err)
+		}
+		s.Ports = append(s.Ports, pf)
+	}
+	for _, e := range n.Allow {
+		s.Allow = append(s.Allow, e.Body())
+	}
+	for _, e := range n.Deny {
+		s.Deny = append(s.Deny, e.Body())
+	}
+	s.AllowHostLoopback = deref(n.AllowHostLoopback, false)
+	s.IPv6 = deref(n.IPv6, false)
+	if n.Log != nil {
+		p, err := l.Vars.expand(*n.Log)
+		if err != nil {
+			return fmt.Errorf("network.log: %w", err)
+		}
+		s.Log = absolute(p, l.Vars)
+	}
+	s.DNS = slices.Clone(n.DNS)
+	return nil
 }

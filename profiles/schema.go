@@ -60,13 +60,17 @@ type Filesystem struct {
 	Symlink       []Entry        `toml:"symlink,omitempty"`
 }
 
-// Network is --net and, with slirp, the port forwards and the egress policy.
+// Network is --net and, with a user-mode network, the flags of slirp: -p,
+// --allow, --deny, --allow-host-loopback, --ipv6, --net-log, --dns.
 type Network struct {
-	Mode  *NetMode `toml:"mode,omitempty"`  // none, host, slirp
-	Ports []Entry  `toml:"ports,omitempty"` // "[HOSTIP:]HOSTPORT:PORT[/tcp|udp]"
-	Allow []Entry  `toml:"allow,omitempty"` // egress allowed: "HOST|CIDR[:PORT]"
-	Deny  []Entry  `toml:"deny,omitempty"`  // egress denied, checked before allow
-	DNS   []string `toml:"dns,omitempty"`   // replaces, does not merge
+	Mode              *NetMode `toml:"mode,omitempty"`                // none, host, slirp, slirp4netns, pasta
+	Ports             []Entry  `toml:"ports,omitempty"`               // "[HOSTIP:]HOSTPORT:PORT[/tcp|udp]"
+	Allow             []Entry  `toml:"allow,omitempty"`               // egress rules: with any, only what they match
+	Deny              []Entry  `toml:"deny,omitempty"`                // egress rules that always win
+	AllowHostLoopback *bool    `toml:"allow_host_loopback,omitempty"` // the gateway leads to the host's 127.0.0.1
+	IPv6              *bool    `toml:"ipv6,omitempty"`
+	Log               *string  `toml:"log,omitempty"` // file every network decision is appended to
+	DNS               []string `toml:"dns,omitempty"` // "IP[:PORT]"; replaces, does not merge
 }
 
 // Capabilities is --cap-add.

@@ -36,7 +36,7 @@ func (v *OverlayDriver) UnmarshalText(b []byte) error {
 }
 func (v *SysMode) UnmarshalText(b []byte) error { return oneOf(b, (*string)(v), "none", "ro") }
 func (v *NetMode) UnmarshalText(b []byte) error {
-	return oneOf(b, (*string)(v), "none", "host", "slirp")
+	return oneOf(b, (*string)(v), "none", "host", "slirp", "slirp4netns", "pasta")
 }
 
 func oneOf(b []byte, dst *string, allowed ...string) error {
