@@ -24,6 +24,8 @@ type msg struct {
 	Pid    int        `json:"pid,omitempty"`    // kindStarted: the command's pid inside
 	// HostPid is the command's pid in the parent's PID namespace.
 	HostPid int `json:"host_pid,omitempty"`
+	// Program is the compiled seccomp filter (kindSeccomp).
+	Program []byte `json:"program,omitempty"`
 	// Exec is a request to start another process in the sandbox (sbx enter).
 	Exec *ExecRequest `json:"exec,omitempty"`
 }
@@ -39,6 +41,7 @@ type ExecRequest struct {
 
 const (
 	kindSpec    = "spec"    // parent → init: the sandbox to build
+	kindSeccomp = "seccomp" // parent → init: the compiled filter, right after the spec
 	kindTap     = "tap"     // init → parent: the TAP fd, attached
 	kindStarted = "started" // init → parent: the command runs
 	kindError   = "error"   // init → parent: set-up failed

@@ -65,8 +65,12 @@ func initSandbox(ctl conn, s *spec.Spec) (int, error) {
 			return 0, err
 		}
 	}
-	// Cut propagation both ways before anything is mounted.
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+	// The mounts came from the host through a less privileged user
+	// namespace, so the kernel made them slaves: nothing done here
+	// propagates back. The root the new tree is stacked on is made private
+	// as well, so nothing from the host propagates into the sandbox's /
+	// either (every mount of the new tree is private already).
+	if err := unix.Mount("", "/", "", unix.MS_PRIVATE, ""); err != nil {
 		return 0, explainMountError(fmt.Errorf("make / private: %w", err))
 	}
 	root, err := buildRoot(s)
@@ -100,7 +104,11 @@ func initSandbox(ctl conn, s *spec.Spec) (int, error) {
 	if err := restrictLandlock(s); err != nil {
 		return 0, err
 	}
-	if err := loadSeccomp(s.Seccomp); err != nil {
+	m, _, err := ctl.recv()
+	if err != nil || m.Kind != kindSeccomp {
+		return 0, fmt.Errorf("no seccomp program from the parent (%v)", err)
+	}
+	if err := installSeccomp(m.Program); err != nil {
 		return 0, err
 	}
 	return superviseCommand(ctl, s, keep)

@@ -107,14 +107,22 @@ func run(s *spec.Spec) (int, error) {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, f)
 	}
 
+	// The seccomp program is compiled while init starts up and builds the
+	// root, on the other core, off the critical path.
+	type compiled struct {
+		prog []byte
+		err  error
+	}
+	progc := make(chan compiled, 1)
+	go func() {
+		p, err := compileSeccomp(s.Seccomp)
+		progc <- compiled{p, err}
+	}()
+
 	// Pdeathsig fires when the thread that started init exits, so the
 	// starting goroutine keeps its thread until init is gone.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, forwarded...)
-	defer signal.Stop(sigs)
-
 	if err := cmd.Start(); err != nil {
 		childEnd.Close()
 		return 0, explainCloneError(err)
@@ -128,6 +136,10 @@ func run(s *spec.Spec) (int, error) {
 			cmd.Wait()
 		}
 	}()
+	// Until here a signal kills sbx, and init with it: nothing had started.
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, forwarded...)
+	defer signal.Stop(sigs)
 
 	if maps.Helper {
 		if err := maps.Install(pid); err != nil {
@@ -138,6 +150,13 @@ func run(s *spec.Spec) (int, error) {
 		return 0, err
 	}
 	if err := ctl.send(msg{Kind: kindSpec, Spec: s}); err != nil {
+		return 0, err
+	}
+	c := <-progc
+	if c.err != nil {
+		return 0, c.err
+	}
+	if err := ctl.send(msg{Kind: kindSeccomp, Program: c.prog}); err != nil {
 		return 0, err
 	}
 
@@ -173,6 +192,15 @@ func run(s *spec.Spec) (int, error) {
 			case kindExit, kindError:
 				mm := m
 				result = &mm
+			}
+			// Init has killed everything else before it reports the
+			// command's end; like bubblewrap's monitor, sbx passes the
+			// status on at once instead of waiting for the kernel to
+			// tear the namespaces down, unless a cgroup must be emptied
+			// first. Pdeathsig ends init should it linger.
+			if m.Kind == kindExit && cg == nil {
+				waited = true
+				return exitStatus(s, cg, result), nil
 			}
 		}
 	}

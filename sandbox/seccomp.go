@@ -2,57 +2,63 @@ package sandbox
 
 import (
 	"fmt"
+	"io"
+	"os"
 	"sort"
+	"unsafe"
 
 	libseccomp "github.com/seccomp/libseccomp-golang"
+	"golang.org/x/sys/unix"
 
 	"github.com/sbx-sandbox/sbx/spec"
 )
 
-// loadSeccomp installs the profile's syscall filter on every thread (TSYNC).
-// It runs last, after no_new_privs, right before the command is started, in
-// init itself, which then lives under the same filter as the command.
+// compileSeccomp turns the profile's filter into a BPF program. The parent
+// compiles it while init is still starting up and building the root
+// (libseccomp's compilation for three architectures is the slowest step of
+// a sandbox's start), and init installs the finished program last.
 //
 // The filter covers every architecture the kernel runs for this process: on
 // x86_64 the i386 (int 0x80) and x32 entry points get the same rules, and
 // any other architecture kills the process, so a syscall cannot be made
-// through an entry point the rules do not cover.
-func loadSeccomp(s spec.Seccomp) error {
+// through an entry point the rules do not cover. A nil program means no
+// filter.
+func compileSeccomp(s spec.Seccomp) ([]byte, error) {
 	if s.Disabled {
-		return nil
+		return nil, nil
 	}
 	def, err := seccompAction(s.DefaultAction, s.DefaultErrno, s.Log)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	f, err := libseccomp.NewFilter(def) // sets TSYNC
+	f, err := libseccomp.NewFilter(def)
 	if err != nil {
-		return fmt.Errorf("seccomp: %w", err)
+		return nil, fmt.Errorf("seccomp: %w", err)
 	}
 	defer f.Release()
 	if err := f.SetBadArchAction(libseccomp.ActKillProcess); err != nil {
-		return fmt.Errorf("seccomp: bad-arch action: %w", err)
+		return nil, fmt.Errorf("seccomp: bad-arch action: %w", err)
 	}
 	arches, err := filterArches()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, a := range arches[1:] {
 		if err := f.AddArch(a); err != nil {
-			return fmt.Errorf("seccomp: add architecture %s: %w", a, err)
+			return nil, fmt.Errorf("seccomp: add architecture %s: %w", a, err)
 		}
 	}
 	for _, r := range s.Rules {
 		act, err := seccompAction(r.Action, r.Errno, s.Log)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if act == def {
 			continue // libseccomp refuses rules that do what the default does
 		}
 		condSets, err := seccompConditions(r.Args)
 		if err != nil {
-			return fmt.Errorf("seccomp: %v: %w", r.Syscalls, err)
+			return nil, fmt.Errorf("seccomp: %v: %w", r.Syscalls, err)
 		}
 		for _, name := range r.Syscalls {
 			nr, ok := syscallOnAnyArch(name, arches)
@@ -66,13 +72,48 @@ func loadSeccomp(s spec.Seccomp) error {
 					err = f.AddRuleConditional(nr, act, conds)
 				}
 				if err != nil {
-					return fmt.Errorf("seccomp: rule for %s: %w", name, err)
+					return nil, fmt.Errorf("seccomp: rule for %s: %w", name, err)
 				}
 			}
 		}
 	}
-	if err := f.Load(); err != nil {
-		return fmt.Errorf("seccomp: load the filter: %w", err)
+	return exportBPF(f)
+}
+
+// exportBPF returns the filter's BPF program; libseccomp writes it to a file.
+func exportBPF(f *libseccomp.ScmpFilter) ([]byte, error) {
+	fd, err := unix.MemfdCreate("sbx-seccomp", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("seccomp: memfd: %w", err)
+	}
+	mf := os.NewFile(uintptr(fd), "sbx-seccomp")
+	defer mf.Close()
+	if err := f.ExportBPF(mf); err != nil {
+		return nil, fmt.Errorf("seccomp: export the filter: %w", err)
+	}
+	if _, err := mf.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(mf)
+}
+
+// installSeccomp loads a compiled program on every thread of init (TSYNC),
+// after no_new_privs; everything init starts afterwards inherits it.
+func installSeccomp(prog []byte) error {
+	if len(prog) == 0 {
+		return nil
+	}
+	const insnSize = 8 // struct sock_filter
+	if len(prog)%insnSize != 0 {
+		return fmt.Errorf("seccomp: the compiled program has %d bytes, not whole instructions", len(prog))
+	}
+	fprog := unix.SockFprog{Len: uint16(len(prog) / insnSize), Filter: (*unix.SockFilter)(unsafe.Pointer(&prog[0]))}
+	r, _, e := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&fprog)))
+	if e != 0 {
+		return fmt.Errorf("seccomp: load the filter: %w", e)
+	}
+	if r != 0 {
+		return fmt.Errorf("seccomp: thread %d could not take the filter", r)
 	}
 	return nil
 }
