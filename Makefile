@@ -28,9 +28,9 @@ bench: setup sbx
 	./scripts/bench.sh
 
 check:
-	gofmt -l . | tee /dev/stderr | (! read)
+	test -z "$$(gofmt -l . | tee /dev/stderr)"
 	$(GO) vet -tags '$(TAGS)' ./...
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 -tags '$(TAGS)' ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 -tags '$(TAGS)' ./...
 
 clean:
 	rm -f sbx
