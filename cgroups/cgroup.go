@@ -539,3 +539,11 @@ func sortedValues(m map[string]string) []string {
 	sort.Strings(vs)
 	return vs
 }
+
+// RemoveDirs deletes a cgroup that another, dead, sbx process made: the
+// directories recorded in its state.
+func (c *Cgroup) RemoveDirs() {
+	c.created = c.uniqueDirs()
+	c.Scope = ""
+	c.Remove()
+}

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Hierarchy is one mounted cgroup hierarchy: the unified (v2) one, or a v1
@@ -205,4 +207,52 @@ func readControllers(dir string) []string {
 		return nil
 	}
 	return strings.Fields(string(b))
+}
+
+// Writable says where a sandbox's memory and pids cgroup would go for
+// user, or why nowhere; it creates nothing.
+func (s *System) Writable(user string) (where, why string) {
+	if h, ok := s.Unified(); ok && h.Has("memory") && h.Has("pids") {
+		if own, ok := s.Own[""]; ok {
+			pdir := h.Dir(filepath.Dir(own))
+			if pdir != "" && accessW(filepath.Join(pdir, "cgroup.procs")) {
+				return pdir + " (cgroup v2, delegated)", ""
+			}
+			why = filepath.Dir(own) + " is not delegated"
+		}
+		if _, err := busAddress(); err == nil {
+			return "a systemd transient scope (cgroup v2, user bus)", ""
+		}
+	}
+	var dirs, missing []string
+	for _, c := range []string{"memory", "pids"} {
+		h, ok := s.V1(c)
+		if !ok {
+			missing = append(missing, c)
+			continue
+		}
+		found := ""
+		for _, p := range (&System{Own: s.Own}).v1Candidates(Options{User: user}, c) {
+			if d := h.Dir(p); d != "" && accessW(d) {
+				found = d
+				break
+			}
+		}
+		if found == "" {
+			missing = append(missing, c)
+		} else {
+			dirs = append(dirs, found)
+		}
+	}
+	if len(missing) == 0 {
+		return strings.Join(dirs, ", ") + " (cgroup v1)", ""
+	}
+	if why != "" {
+		why += "; "
+	}
+	return "", why + "no writable cgroup v1 " + strings.Join(missing, ", ")
+}
+
+func accessW(p string) bool {
+	return unix.Access(p, unix.W_OK) == nil
 }
