@@ -16,12 +16,20 @@ import (
 type CLI struct {
 	Run     RunCmd     `cmd:"" help:"Run a command in a sandbox."`
 	Profile ProfileCmd `cmd:"" help:"List, show and check profiles."`
+	Ps      PsCmd      `cmd:"" help:"List the running sandboxes."`
+	Enter   EnterCmd   `cmd:"" help:"Run a command (default: your shell) inside a running sandbox."`
+	Kill    KillCmd    `cmd:"" help:"Send a signal to a running sandbox."`
+	Doctor  DoctorCmd  `cmd:"" help:"Check what this host lets sbx do, and how to fix what it does not."`
 }
 
 func main() {
 	// The sandbox's init is this same binary, re-executed inside the new namespaces.
 	if sandbox.IsInit() {
 		os.Exit(sandbox.Init())
+	}
+	// The step between init and a command with command-only rlimits.
+	if sandbox.IsRlimitExec() {
+		os.Exit(sandbox.RlimitExec())
 	}
 	var cli CLI
 	parser, err := kong.New(&cli,
@@ -76,6 +84,7 @@ type RunCmd struct {
 	Chdir      string   `name:"chdir" placeholder:"DIR" help:"Working directory inside (default: yours when visible, else /)."`
 	NewSession bool     `name:"new-session" help:"Start the command in a new session, detached from the terminal."`
 	NetFlags   `embed:""`
+	LimitFlags `embed:""`
 	Command    []string `arg:"" passthrough:"partial" name:"command" help:"The command and its arguments."`
 }
 
@@ -108,6 +117,9 @@ func (r *RunCmd) spec() (*spec.Spec, error) {
 		return nil, err
 	}
 	if err := r.NetFlags.apply(&s.Net); err != nil {
+		return nil, err
+	}
+	if err := r.LimitFlags.apply(s); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -9,6 +9,8 @@ import (
 	"os/user"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/sbx-sandbox/sbx/cgroups"
 	"github.com/sbx-sandbox/sbx/spec"
 )
@@ -156,4 +158,18 @@ func (c *cgroup) state() *cgroups.Cgroup {
 		return nil
 	}
 	return c.cg
+}
+
+// enterCgroupNamespace gives init's thread (the one that forks every
+// command) a new cgroup namespace rooted at the sandbox's cgroup: the
+// namespace made at clone time is rooted where init started, before the
+// parent moved it, and would show the host's cgroup paths.
+func enterCgroupNamespace(s *spec.Spec) error {
+	if !s.Limits.Cgroup() {
+		return nil
+	}
+	if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+		return fmt.Errorf("cgroup namespace: %w", err)
+	}
+	return nil
 }

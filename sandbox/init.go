@@ -46,6 +46,9 @@ func initSandbox(ctl conn, s *spec.Spec) (int, error) {
 	if err := unix.CloseRange(controlFD, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return 0, fmt.Errorf("close_range: %w", err)
 	}
+	if err := enterCgroupNamespace(s); err != nil {
+		return 0, err
+	}
 	if err := setupUTS(s); err != nil {
 		return 0, err
 	}

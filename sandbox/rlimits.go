@@ -1,7 +1,11 @@
 package sandbox
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -31,72 +35,86 @@ func applyRlimits(l spec.Limits) error {
 	return nil
 }
 
-// rlimit is one resource and the value it gets.
-type rlimit struct {
-	res int
-	v   uint64
+// rlimitExecArg0 marks sbx re-executed as the step between init and a
+// command that gets command-only rlimits.
+const rlimitExecArg0 = "sbx-rlimits"
+
+// commandRlimits are the rlimits given to each command and not to init.
+var commandRlimits = []struct {
+	name string
+	res  int
+	get  func(spec.Limits) *uint64
+}{
+	{"AS", unix.RLIMIT_AS, func(l spec.Limits) *uint64 { return l.AS }},
+	{"NPROC", unix.RLIMIT_NPROC, func(l spec.Limits) *uint64 { return l.NProc }},
+	{"CPU", unix.RLIMIT_CPU, func(l spec.Limits) *uint64 { return l.CPUTime }},
 }
 
-// commandRlimits are the limits applied to each command and not to init.
-func commandRlimits(l spec.Limits) []rlimit {
-	var rs []rlimit
-	for _, r := range []struct {
-		res int
-		v   *uint64
-	}{{unix.RLIMIT_AS, l.AS}, {unix.RLIMIT_NPROC, l.NProc}, {unix.RLIMIT_CPU, l.CPUTime}} {
-		if r.v != nil {
-			rs = append(rs, rlimit{r.res, *r.v})
+// limitedArgv is what init executes to start the command path with argv
+// under the command-only rlimits. Init cannot lower them on itself (its Go
+// runtime needs address space and threads, and an unprivileged process
+// never gets a lowered hard limit back), and setting them on the child
+// after it started leaves it a moment to raise them. So the child first
+// executes sbx itself (/proc/self/exe: a forked init's own binary,
+// reachable whatever the root), which sets them, hard and soft, and then
+// executes the command: it never runs an instruction without them.
+func limitedArgv(l spec.Limits, path string, argv []string) (string, []string) {
+	var lims []string
+	for _, r := range commandRlimits {
+		if v := r.get(l); v != nil {
+			lims = append(lims, r.name+"="+strconv.FormatUint(*v, 10))
 		}
 	}
-	return rs
+	if len(lims) == 0 {
+		return path, argv
+	}
+	args := append([]string{rlimitExecArg0}, lims...)
+	return "/proc/self/exe", append(append(args, "--", path), argv...)
 }
 
-// startLimited runs start (which forks and execs one command and returns
-// its pid) so that the command is under the command-only rlimits from its
-// first instruction: init lowers its own soft limits for the instant of
-// the fork, so the child inherits them, restores them, and then lowers the
-// child's hard limits too, so the command cannot raise them back. Init
-// keeps its own hard limits, which an unprivileged process could not raise
-// again once lowered.
-func startLimited(l spec.Limits, start func() (int, error)) (int, error) {
-	rs := commandRlimits(l)
-	if len(rs) == 0 {
-		return start()
-	}
-	old := make([]unix.Rlimit, len(rs))
-	for i, r := range rs {
-		if err := unix.Getrlimit(r.res, &old[i]); err != nil {
-			return 0, fmt.Errorf("getrlimit: %w", err)
-		}
-		if r.v > old[i].Max {
-			return 0, rlimitError(rlimitFlag(r.res), r.res, r.v, unix.EPERM)
-		}
-	}
-	for i, r := range rs {
-		if err := unix.Setrlimit(r.res, &unix.Rlimit{Cur: r.v, Max: old[i].Max}); err != nil {
-			restoreRlimits(rs[:i], old)
-			return 0, rlimitError(rlimitFlag(r.res), r.res, r.v, err)
-		}
-	}
-	pid, err := start()
-	restoreRlimits(rs, old)
-	if err != nil {
-		return 0, err
-	}
-	for _, r := range rs {
-		lim := unix.Rlimit{Cur: r.v, Max: r.v}
-		if err := unix.Prlimit(pid, r.res, &lim, nil); err != nil {
-			_ = unix.Kill(pid, unix.SIGKILL)
-			return 0, rlimitError(rlimitFlag(r.res), r.res, r.v, err)
-		}
-	}
-	return pid, nil
+// IsRlimitExec reports whether this process is the step that sets a
+// command's rlimits and executes it.
+func IsRlimitExec() bool {
+	return len(os.Args) > 3 && os.Args[0] == rlimitExecArg0
 }
 
-func restoreRlimits(rs []rlimit, old []unix.Rlimit) {
-	for i, r := range rs {
-		_ = unix.Setrlimit(r.res, &old[i])
+// RlimitExec sets the rlimits named in its arguments (NAME=VALUE ... --
+// PATH ARGV...) and executes the command; it returns only on failure.
+func RlimitExec() int {
+	args := os.Args[1:]
+	for len(args) > 0 && args[0] != "--" {
+		name, val, _ := strings.Cut(args[0], "=")
+		v, err := strconv.ParseUint(val, 10, 64)
+		res := -1
+		for _, r := range commandRlimits {
+			if r.name == name {
+				res = r.res
+			}
+		}
+		if err != nil || res < 0 {
+			fmt.Fprintf(os.Stderr, "sbx: bad rlimit %q\n", args[0])
+			return 125
+		}
+		if err := unix.Setrlimit(res, &unix.Rlimit{Cur: v, Max: v}); err != nil {
+			fmt.Fprintf(os.Stderr, "sbx: %v\n", rlimitError(rlimitFlag(res), res, v, err))
+			return 125
+		}
+		args = args[1:]
 	}
+	if len(args) < 3 {
+		fmt.Fprintln(os.Stderr, "sbx: this is a step of sbx run; run 'sbx run' instead")
+		return 125
+	}
+	err := unix.Exec(args[1], args[2:], os.Environ())
+	code := 126
+	if errors.Is(err, unix.ENOENT) {
+		code = 127
+	}
+	if errors.Is(err, unix.ENOMEM) {
+		err = fmt.Errorf("%w: the memory limit (RLIMIT_AS) is too small to start it", err)
+	}
+	fmt.Fprintf(os.Stderr, "sbx: %s: cannot execute: %v\n", args[2], err)
+	return code
 }
 
 func rlimitFlag(res int) string {

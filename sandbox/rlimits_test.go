@@ -1,44 +1,24 @@
 package sandbox
 
 import (
-	"os/exec"
-	"strings"
 	"testing"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/sbx-sandbox/sbx/spec"
 )
 
-func TestStartLimitedGivesTheCommandHardLimitsAndInitKeepsItsOwn(t *testing.T) {
-	var before unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_AS, &before); err != nil {
-		t.Fatal(err)
-	}
+func TestCommandRlimitsGoThroughTheRlimitStep(t *testing.T) {
 	as, nproc := uint64(64<<20), uint64(4096)
-	var out strings.Builder
-	cmd := exec.Command("/bin/sh", "-c", `echo $(ulimit -v) $(ulimit -Hv) $(ulimit -Hp); ulimit -v unlimited && echo raised`)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	_, err := startLimited(spec.Limits{AS: &as, NProc: &nproc}, func() (int, error) {
-		if err := cmd.Start(); err != nil {
-			return 0, err
+	path, argv := limitedArgv(spec.Limits{AS: &as, NProc: &nproc}, "/bin/sh", []string{"sh", "-c", "x"})
+	want := []string{rlimitExecArg0, "AS=67108864", "NPROC=4096", "--", "/bin/sh", "sh", "-c", "x"}
+	if path != "/proc/self/exe" || len(argv) != len(want) {
+		t.Fatalf("got %s %q", path, argv)
+	}
+	for i := range want {
+		if argv[i] != want[i] {
+			t.Fatalf("got %q, want %q", argv, want)
 		}
-		return cmd.Process.Pid, nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
-	cmd.Wait()
-	fields := strings.Fields(out.String())
-	if len(fields) < 3 || fields[0] != "65536" || fields[1] != "65536" || fields[2] != "4096" {
-		t.Fatalf("command saw limits %q, want 65536 65536 4096", out.String())
-	}
-	if strings.Contains(out.String(), "raised") {
-		t.Fatalf("command raised its address-space limit back: %q", out.String())
-	}
-	var after unix.Rlimit
-	unix.Getrlimit(unix.RLIMIT_AS, &after)
-	if after != before {
-		t.Fatalf("init's own RLIMIT_AS changed from %+v to %+v", before, after)
+	if p, a := limitedArgv(spec.Limits{}, "/bin/sh", []string{"sh"}); p != "/bin/sh" || len(a) != 1 {
+		t.Fatalf("no command rlimits: got %s %q", p, a)
 	}
 }

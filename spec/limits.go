@@ -87,3 +87,10 @@ func FormatSize(n int64) string {
 	}
 	return strconv.FormatInt(n, 10)
 }
+
+// StatusFDs are host descriptors the parent writes machine-readable status
+// to, as bubblewrap's --info-fd and --json-status-fd; 0 means none.
+type StatusFDs struct {
+	Info int // one JSON object: child pid and namespace ids, once init runs
+	JSON int // JSON lines: the same at start, then the exit status
+}

@@ -35,6 +35,7 @@ type Spec struct {
 	Seccomp    Seccomp
 	Landlock   Landlock
 	Limits     Limits
+	StatusFDs  StatusFDs // --info-fd, --json-status-fd
 
 	Name    string // --name, shown by sbx ps
 	Profile string // the profile's name, shown by sbx ps
