@@ -28,6 +28,8 @@ type msg struct {
 	Program []byte `json:"program,omitempty"`
 	// Exec is a request to start another process in the sandbox (sbx enter).
 	Exec *ExecRequest `json:"exec,omitempty"`
+	// Session names the sbx enter session a message is about (0: the command).
+	Session int `json:"session,omitempty"`
 }
 
 // ExecRequest asks init to start a process beside the command, with the
@@ -47,6 +49,7 @@ const (
 	kindError   = "error"   // init → parent: set-up failed
 	kindExit    = "exit"    // init → parent: the command ended
 	kindExec    = "exec"    // parent → init: start another process (fds attached)
+	kindSignal  = "signal"  // parent → init: signal an entered process
 )
 
 // conn is one end of the control socket.
@@ -57,15 +60,7 @@ func (c conn) send(m msg, files ...*os.File) error {
 	if err != nil {
 		return err
 	}
-	var oob []byte
-	if len(files) > 0 {
-		fds := make([]int, len(files))
-		for i, f := range files {
-			fds[i] = int(f.Fd())
-		}
-		oob = unix.UnixRights(fds...)
-	}
-	if err := unix.Sendmsg(int(c.f.Fd()), b, oob, nil, 0); err != nil {
+	if err := unix.Sendmsg(int(c.f.Fd()), b, rights(files), nil, 0); err != nil {
 		return fmt.Errorf("control socket: send %s: %w", m.Kind, err)
 	}
 	return nil

@@ -50,7 +50,8 @@ func startCommand(s *spec.Spec, keep []uintptr) (int, error) {
 	default:
 		attr.Setpgid = true
 	}
-	p, err := os.StartProcess(argv0, s.Argv, &os.ProcAttr{Env: s.Env, Files: files, Sys: attr})
+	path, argv := limitedArgv(s.Limits, argv0, s.Argv)
+	p, err := os.StartProcess(path, argv, &os.ProcAttr{Env: s.Env, Files: files, Sys: attr})
 	if err != nil {
 		return 0, execFailure(s.Argv[0], err)
 	}
@@ -115,8 +116,10 @@ func superviseCommand(ctl conn, s *spec.Spec, keep []uintptr) (int, error) {
 		return 0, err
 	}
 	ctl.send(msg{Kind: kindStarted, Pid: pid})
+	reqs := readRequests(ctl)
+	others := entered{}
 	for {
-		if ws, done := reap(pid); done {
+		if ws, done := reap(pid, func(p int, ws unix.WaitStatus) { others.ended(ctl, p, ws) }); done {
 			code, sig := 0, 0
 			switch {
 			case ws.Exited():
@@ -130,15 +133,24 @@ func superviseCommand(ctl conn, s *spec.Spec, keep []uintptr) (int, error) {
 			ctl.send(msg{Kind: kindExit, Code: code, Signal: sig})
 			return code, nil
 		}
-		sig := <-sigs
-		if sig != unix.SIGCHLD {
-			unix.Kill(pid, sig.(syscall.Signal))
+		select {
+		case sig := <-sigs:
+			if sig != unix.SIGCHLD {
+				unix.Kill(pid, sig.(syscall.Signal))
+			}
+		case r, ok := <-reqs:
+			if !ok {
+				reqs = nil
+				continue
+			}
+			others.handle(ctl, s, keep, r)
 		}
 	}
 }
 
-// reap collects every ended child and reports whether pid was among them.
-func reap(pid int) (unix.WaitStatus, bool) {
+// reap collects every ended child and reports whether pid was among them;
+// other is told of every other child that ended.
+func reap(pid int, other func(int, unix.WaitStatus)) (unix.WaitStatus, bool) {
 	var main unix.WaitStatus
 	found := false
 	for {
@@ -152,6 +164,8 @@ func reap(pid int) (unix.WaitStatus, bool) {
 		}
 		if p == pid {
 			main, found = ws, true
+		} else if other != nil {
+			other(p, ws)
 		}
 	}
 }

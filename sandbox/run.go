@@ -149,6 +149,11 @@ func run(s *spec.Spec) (int, error) {
 	if err := cg.enter(pid); err != nil {
 		return 0, err
 	}
+	sup, err := supervise(s, pid, cg, ctl)
+	if err != nil {
+		return 0, err
+	}
+	defer sup.close()
 	if err := ctl.send(msg{Kind: kindSpec, Spec: s}); err != nil {
 		return 0, err
 	}
@@ -167,6 +172,10 @@ func run(s *spec.Spec) (int, error) {
 			m, files, err := ctl.recv()
 			if err != nil {
 				return
+			}
+			if sup.route(m) {
+				closeFiles(files)
+				continue
 			}
 			if m.Kind == kindTap && len(files) == 1 {
 				if err := netw.attach(s, files[0]); err != nil {
@@ -214,10 +223,22 @@ func run(s *spec.Spec) (int, error) {
 		}
 		return 0, &Failure{Code: code, Err: errors.New(result.Error)}
 	case result != nil:
-		return exitStatus(s, cg, result), nil
+		code := exitStatus(s, cg, result)
+		sup.exited(code)
+		return code, nil
+	}
+	if msg := cg.exitMessage(128 + 9); msg != "" {
+		// The OOM killer chose init itself: the sandbox ended with it.
+		fmt.Fprintf(os.Stderr, "sbx: %s\n", msg)
+		sup.exited(128 + 9)
+		return 128 + 9, nil
 	}
 	if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 0, fmt.Errorf("the sandbox's init was killed by %v", ws.Signal())
+		// sbx kill, or someone else, signalled init itself: the sandbox
+		// ended as a command killed by that signal would have.
+		fmt.Fprintf(os.Stderr, "sbx: the sandbox's init was killed by %s\n", unix.SignalName(ws.Signal()))
+		sup.exited(128 + int(ws.Signal()))
+		return 128 + int(ws.Signal()), nil
 	}
 	return 0, fmt.Errorf("the sandbox's init ended without a status (%v)", state)
 }
@@ -233,5 +254,8 @@ func takeTerminalBack() {
 
 // exitStatus is the status sbx passes on for the command's end.
 func exitStatus(s *spec.Spec, cg *cgroup, m *msg) int {
+	if msg := cg.exitMessage(m.Code); msg != "" {
+		fmt.Fprintf(os.Stderr, "sbx: %s\n", msg)
+	}
 	return m.Code
 }
