@@ -54,3 +54,14 @@ install -m 4755 -o root -g root "$(command -v id)" /usr/local/libexec/sbx-test/s
 [ -e /dev/net/tun ] || { mkdir -p /dev/net && mknod -m 0666 /dev/net/tun c 10 200; }
 chmod 0666 /dev/net/tun /dev/fuse 2>/dev/null || true
 modprobe overlay 2>/dev/null || true
+
+# cgroup v1 hierarchies (hybrid hosts): a directory per controller that the
+# test user owns, where sbx makes its sandboxes' cgroups (sbx looks for
+# /sbx-USER in each hierarchy when the user's own cgroup is not writable).
+for c in memory pids cpu blkio; do
+	d=/sys/fs/cgroup/$c
+	if [ -d "$d" ] && [ "$(stat -f -c %T "$d/")" = cgroupfs ]; then
+		mkdir -p "$d/sbx-$TEST_USER"
+		chown "$TEST_USER" "$d/sbx-$TEST_USER" "$d/sbx-$TEST_USER/cgroup.procs" "$d/sbx-$TEST_USER/tasks"
+	fi
+done

@@ -27,7 +27,7 @@ import (
 type Entry struct {
 	ID      string          `json:"id"`
 	Name    string          `json:"name,omitempty"`
-	Pid     int             `json:"pid"`      // the sandbox's init, as the host sees it
+	Pid     int             `json:"pid"` // the sandbox's init, as the host sees it
 	Profile string          `json:"profile,omitempty"`
 	Command []string        `json:"command"`
 	Started time.Time       `json:"started"`
@@ -302,4 +302,22 @@ func StartTime(pid int) (uint64, error) {
 		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
 	}
 	return strconv.ParseUint(f[19], 10, 64)
+}
+
+// Signal sends sig to the sandbox's init, through a pidfd opened and then
+// checked against the recorded start time, so a pid that has meanwhile
+// gone to another process is never signalled.
+func (e *Entry) Signal(sig unix.Signal) error {
+	fd, err := unix.PidfdOpen(e.Pid, 0)
+	if err != nil {
+		return fmt.Errorf("sandbox %s: init (pid %d) is gone: %w", e.ID, e.Pid, err)
+	}
+	defer unix.Close(fd)
+	if st, err := StartTime(e.Pid); err != nil || (e.PidStart != 0 && st != e.PidStart) {
+		return fmt.Errorf("sandbox %s: init (pid %d) is gone", e.ID, e.Pid)
+	}
+	if err := unix.PidfdSendSignal(fd, sig, nil, 0); err != nil {
+		return fmt.Errorf("sandbox %s: signal %v: %w", e.ID, sig, err)
+	}
+	return nil
 }
