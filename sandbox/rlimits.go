@@ -3,6 +3,7 @@ package sandbox
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -16,8 +17,14 @@ import (
 // applyRlimits sets the rlimits init can carry itself (open files, core
 // size), inherited by every command it starts. The ones that would starve
 // init's own Go runtime (address space, processes, CPU time) are given to
-// each command only, by startLimited.
+// each command only (see limitedArgv); for them it prepares the sbx copy
+// that sets them, while Landlock still lets init read its own binary.
 func applyRlimits(l spec.Limits) error {
+	if len(limitArgs(l)) > 0 {
+		if err := prepareRlimitExec(); err != nil {
+			return err
+		}
+	}
 	for _, r := range []struct {
 		flag string
 		res  int
@@ -50,26 +57,63 @@ var commandRlimits = []struct {
 	{"CPU", unix.RLIMIT_CPU, func(l spec.Limits) *uint64 { return l.CPUTime }},
 }
 
-// limitedArgv is what init executes to start the command path with argv
-// under the command-only rlimits. Init cannot lower them on itself (its Go
-// runtime needs address space and threads, and an unprivileged process
-// never gets a lowered hard limit back), and setting them on the child
-// after it started leaves it a moment to raise them. So the child first
-// executes sbx itself (/proc/self/exe: a forked init's own binary,
-// reachable whatever the root), which sets them, hard and soft, and then
-// executes the command: it never runs an instruction without them.
-func limitedArgv(l spec.Limits, path string, argv []string) (string, []string) {
+// rlimitExecFD holds, in init, a sealed in-memory copy of the sbx binary
+// that the rlimit step is executed from. Not the binary itself: it lies
+// outside the sandbox's tree, where Landlock forbids executing it; a
+// memfd lives on an internal filesystem Landlock does not restrict.
+const rlimitExecFD = 255
+
+// prepareRlimitExec copies init's own binary into a sealed memfd at rlimitExecFD.
+func prepareRlimitExec() error {
+	fd, err := unix.MemfdCreate("sbx", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return fmt.Errorf("rlimits: memfd: %w", err)
+	}
+	mem := os.NewFile(uintptr(fd), "sbx")
+	defer mem.Close()
+	self, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return fmt.Errorf("rlimits: %w", err)
+	}
+	defer self.Close()
+	if _, err := io.Copy(mem, self); err != nil {
+		return fmt.Errorf("rlimits: copy sbx: %w", err)
+	}
+	seals := unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, seals); err != nil {
+		return fmt.Errorf("rlimits: seal: %w", err)
+	}
+	if err := unix.Dup3(fd, rlimitExecFD, unix.O_CLOEXEC); err != nil {
+		return fmt.Errorf("rlimits: %w", err)
+	}
+	return nil
+}
+
+// limitArgs are the command-only rlimits as the rlimit step takes them.
+func limitArgs(l spec.Limits) []string {
 	var lims []string
 	for _, r := range commandRlimits {
 		if v := r.get(l); v != nil {
 			lims = append(lims, r.name+"="+strconv.FormatUint(*v, 10))
 		}
 	}
+	return lims
+}
+
+// limitedArgv is what init executes to start the command path with argv
+// under the command-only rlimits. Init cannot lower them on itself (its Go
+// runtime needs address space and threads, and an unprivileged process
+// never gets a lowered hard limit back), and setting them on the child
+// after it started leaves it a moment to raise them. So the child first
+// executes sbx (the copy at rlimitExecFD), which sets them, hard and soft,
+// and then executes the command: it never runs an instruction without them.
+func limitedArgv(l spec.Limits, path string, argv []string) (string, []string) {
+	lims := limitArgs(l)
 	if len(lims) == 0 {
 		return path, argv
 	}
 	args := append([]string{rlimitExecArg0}, lims...)
-	return "/proc/self/exe", append(append(args, "--", path), argv...)
+	return "/proc/self/fd/" + strconv.Itoa(rlimitExecFD), append(append(args, "--", path), argv...)
 }
 
 // IsRlimitExec reports whether this process is the step that sets a

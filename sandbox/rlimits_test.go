@@ -10,7 +10,7 @@ func TestCommandRlimitsGoThroughTheRlimitStep(t *testing.T) {
 	as, nproc := uint64(64<<20), uint64(4096)
 	path, argv := limitedArgv(spec.Limits{AS: &as, NProc: &nproc}, "/bin/sh", []string{"sh", "-c", "x"})
 	want := []string{rlimitExecArg0, "AS=67108864", "NPROC=4096", "--", "/bin/sh", "sh", "-c", "x"}
-	if path != "/proc/self/exe" || len(argv) != len(want) {
+	if path != "/proc/self/fd/255" || len(argv) != len(want) {
 		t.Fatalf("got %s %q", path, argv)
 	}
 	for i := range want {
