@@ -20,6 +20,7 @@ type CLI struct {
 	Enter   EnterCmd   `cmd:"" help:"Run a command (default: your shell) inside a running sandbox."`
 	Kill    KillCmd    `cmd:"" help:"Send a signal to a running sandbox."`
 	Doctor  DoctorCmd  `cmd:"" help:"Check what this host lets sbx do, and how to fix what it does not."`
+	Image   ImageCmd   `cmd:"" help:"Pull, import, list and remove container images."`
 }
 
 func main() {
@@ -85,7 +86,8 @@ type RunCmd struct {
 	NewSession bool     `name:"new-session" help:"Start the command in a new session, detached from the terminal."`
 	NetFlags   `embed:""`
 	LimitFlags `embed:""`
-	Command    []string `arg:"" passthrough:"partial" name:"command" help:"The command and its arguments."`
+	RootFlags  `embed:""`
+	Command    []string `arg:"" optional:"" passthrough:"partial" name:"command" help:"The command and its arguments (with --image, default: the image's)."`
 }
 
 func (r *RunCmd) Run() error {
@@ -103,7 +105,7 @@ func (r *RunCmd) spec() (*spec.Spec, error) {
 	if len(argv) > 0 && argv[0] == "--" {
 		argv = argv[1:]
 	}
-	if len(argv) == 0 {
+	if len(argv) == 0 && r.Image == "" {
 		return nil, fmt.Errorf("no command given: use sbx run [flags] -- CMD [ARGS...]")
 	}
 	s, err := profiles.Resolve(r.Profile, profiles.Flags{
@@ -120,6 +122,9 @@ func (r *RunCmd) spec() (*spec.Spec, error) {
 		return nil, err
 	}
 	if err := r.LimitFlags.apply(s); err != nil {
+		return nil, err
+	}
+	if err := r.applyRoot(s); err != nil {
 		return nil, err
 	}
 	return s, nil

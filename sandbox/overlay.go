@@ -1,8 +1,16 @@
 package sandbox
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/sbx-sandbox/sbx/spec"
 )
@@ -16,5 +24,309 @@ import (
 // sandbox's user and mount namespaces with all capabilities there, before
 // pivot_root.
 func mountRoot(s *spec.Spec) (*os.File, error) {
-	return nil, fmt.Errorf("root kind %q is not supported yet", s.Root.Kind)
+	r := s.Root
+	var fd int
+	var err error
+	switch {
+	case r.Kind == spec.RootRootfs && !r.Overlay:
+		fd, err = cloneTree(unix.AT_FDCWD, r.Dir, attrRO)
+		if err != nil {
+			err = fmt.Errorf("--rootfs %s: %w", r.Dir, err)
+		}
+	case r.Kind == spec.RootRootfs, r.Kind == spec.RootOverlay && r.Dir != "":
+		fd, err = overlayRoot(s, []string{r.Dir}, ownedByCaller(r.Dir))
+	case r.Kind == spec.RootImage:
+		// The store's layers belong to the caller.
+		fd, err = overlayRoot(s, r.Lowers, true)
+	case r.Kind == spec.RootOverlay:
+		fd, err = hostOverlay(s)
+	default:
+		err = fmt.Errorf("root kind %q is not supported", r.Kind)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), "root"), nil
+}
+
+// uppers is where the overlays' writes go: a tmpfs that vanishes with the
+// sandbox, or the --persist directory.
+type uppers struct {
+	persist string
+	scratch int    // detached tmpfs, when not persisting
+	shownAt string // where the scratch tmpfs is attached for fuse-overlayfs
+}
+
+func newUppers(r spec.Root) (*uppers, error) {
+	if r.Persist != "" {
+		return &uppers{persist: r.Persist, scratch: -1}, nil
+	}
+	t, err := newTmpfs("0755")
+	if err != nil {
+		return nil, fmt.Errorf("overlay upper tmpfs: %w", err)
+	}
+	return &uppers{scratch: t}, nil
+}
+
+func (u *uppers) close() {
+	if u.scratch >= 0 {
+		unix.Close(u.scratch)
+	}
+}
+
+// dirs makes the upper and work directories of the overlay named name (""
+// for a whole root) and returns them as paths: host paths under --persist,
+// else paths through the scratch tmpfs's descriptor, or, once shown at
+// MountDir (fuse-overlayfs resolves its directories with realpath), paths
+// under MountDir.
+func (u *uppers) dirs(name string) (upper, work string, err error) {
+	if u.persist != "" {
+		upper = filepath.Join(u.persist, "upper", name)
+		work = filepath.Join(u.persist, "work", name)
+		for _, d := range []string{upper, work} {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return "", "", fmt.Errorf("--persist: %w", err)
+			}
+		}
+		return upper, work, nil
+	}
+	base := fmt.Sprintf("/proc/self/fd/%d", u.scratch)
+	for _, d := range []string{"upper", "work"} {
+		if err := os.MkdirAll(filepath.Join(base, d, name), 0o755); err != nil {
+			return "", "", fmt.Errorf("overlay upper tmpfs: %w", err)
+		}
+	}
+	if u.shownAt != "" {
+		base = u.shownAt
+	}
+	return filepath.Join(base, "upper", name), filepath.Join(base, "work", name), nil
+}
+
+// show attaches a copy of the scratch tmpfs at dir; hide takes it away.
+func (u *uppers) show(dir string) error {
+	if u.scratch < 0 {
+		return nil
+	}
+	if dir == "" {
+		return fmt.Errorf("fuse-overlayfs: no directory to show its upper at")
+	}
+	c, err := unix.OpenTree(u.scratch, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_EMPTY_PATH)
+	if err != nil {
+		return fmt.Errorf("fuse-overlayfs upper: %w", err)
+	}
+	defer unix.Close(c)
+	if err := unix.MoveMount(c, "", unix.AT_FDCWD, dir, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("fuse-overlayfs upper at %s: %w", dir, err)
+	}
+	return nil
+}
+
+func (u *uppers) hide(dir string) {
+	if u.scratch >= 0 {
+		unix.Unmount(dir, unix.MNT_DETACH)
+	}
+}
+
+// overlayRoot stacks lowers (top first) with a writable upper and returns
+// the detached mount.
+func overlayRoot(s *spec.Spec, lowers []string, owned bool) (int, error) {
+	u, err := newUppers(s.Root)
+	if err != nil {
+		return -1, err
+	}
+	defer u.close()
+	return mountOverlay(s, u, lowers, "", owned)
+}
+
+// hostOverlay is --overlay without a rootfs: a tmpfs root with each of the
+// host's system directories as the lower of its own overlay, so the sandbox
+// can change /usr or /etc and the host never sees it.
+func hostOverlay(s *spec.Spec) (int, error) {
+	u, err := newUppers(s.Root)
+	if err != nil {
+		return -1, err
+	}
+	defer u.close()
+	root, err := newTmpfs("0755")
+	if err != nil {
+		return -1, err
+	}
+	fail := func(err error) (int, error) {
+		unix.Close(root)
+		return -1, err
+	}
+	for _, d := range hostSystemDirs {
+		st, err := os.Lstat(d)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fail(fmt.Errorf("host %s: %w", d, err))
+		}
+		if st.Mode()&os.ModeSymlink != 0 {
+			target, err := os.Readlink(d)
+			if err != nil {
+				return fail(fmt.Errorf("host %s: %w", d, err))
+			}
+			if err := symlinkIn(root, target, d); err != nil {
+				return fail(err)
+			}
+			continue
+		}
+		if !st.IsDir() {
+			continue
+		}
+		m, err := mountOverlay(s, u, []string{d}, strings.TrimPrefix(d, "/"), false)
+		if err != nil {
+			return fail(err)
+		}
+		if err := attach(root, m, d, true); err != nil {
+			return fail(err)
+		}
+	}
+	return root, nil
+}
+
+// mountOverlay makes one detached overlay with the chosen driver. owned says
+// the lowers belong to the caller: the kernel's overlay then gives the full
+// semantics at kernel speed; lowers of other users (the host's /usr) are
+// only fully writable through fuse-overlayfs, which shows every file as the
+// sandbox user's.
+func mountOverlay(s *spec.Spec, u *uppers, lowers []string, name string, owned bool) (int, error) {
+	switch s.Root.OverlayDriver {
+	case "kernel":
+		return kernelOverlay(u, lowers, name)
+	case "fuse":
+		return fuseOverlay(s, u, lowers, name)
+	}
+	first, second := kernelOverlay, func(u *uppers, l []string, n string) (int, error) { return fuseOverlay(s, u, l, n) }
+	firstName, secondName := "the kernel's overlay", "fuse-overlayfs"
+	if !owned {
+		first, second = second, first
+		firstName, secondName = secondName, firstName
+	}
+	m, err1 := first(u, lowers, name)
+	if err1 == nil {
+		return m, nil
+	}
+	m, err2 := second(u, lowers, name)
+	if err2 == nil {
+		return m, nil
+	}
+	return -1, fmt.Errorf("overlay: neither %s (%v) nor %s (%v) works: the kernel's needs Linux 5.11 or later; fuse-overlayfs needs the fuse-overlayfs package and a /dev/fuse you can open (mode 0666)", firstName, err1, secondName, err2)
+}
+
+// kernelOverlay mounts the kernel's overlay with userxattr, which is what
+// lets a user namespace mount it (Linux 5.11+) and what makes it read the
+// unpacker's whiteouts and user.overlay.opaque.
+func kernelOverlay(u *uppers, lowers []string, name string) (int, error) {
+	upper, work, err := u.dirs(name)
+	if err != nil {
+		return -1, err
+	}
+	m, err := newFS("overlay", map[string]string{
+		"lowerdir":  strings.Join(lowers, ":"),
+		"upperdir":  upper,
+		"workdir":   work,
+		"userxattr": "",
+	}, attrSafe)
+	if err != nil {
+		return -1, fmt.Errorf("kernel overlay: %w", err)
+	}
+	return m, nil
+}
+
+// fuseOverlay mounts a FUSE filesystem served by fuse-overlayfs. init opens
+// /dev/fuse and makes the mount itself (detached, like every other mount of
+// the root); fuse-overlayfs gets the connection as /dev/fd/N and serves it
+// for the sandbox's life. It runs in a mount namespace of its own, copied
+// from the host view before pivot_root, so that neither pivot_root nor the
+// unmounting of the old root touches the paths it serves from, and it never
+// looks anything up through the filesystem it serves.
+func fuseOverlay(s *spec.Spec, u *uppers, lowers []string, name string) (int, error) {
+	bin := s.Root.FuseOverlayfs
+	if bin == "" {
+		return -1, fmt.Errorf("fuse-overlayfs not found on the host")
+	}
+	dev, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
+	if err != nil {
+		return -1, fmt.Errorf("fuse-overlayfs: %w", err)
+	}
+	defer dev.Close()
+	m, err := newFS("fuse", map[string]string{
+		"source":              "fuse-overlayfs",
+		"fd":                  strconv.Itoa(int(dev.Fd())),
+		"rootmode":            "40000",
+		"user_id":             strconv.Itoa(os.Getuid()),
+		"group_id":            strconv.Itoa(os.Getgid()),
+		"allow_other":         "",
+		"default_permissions": "",
+	}, attrSafe)
+	if err != nil {
+		return -1, fmt.Errorf("fuse-overlayfs: %w", err)
+	}
+	if u.scratch >= 0 {
+		u.shownAt = s.Root.MountDir
+		defer func() { u.shownAt = "" }()
+	}
+	upper, work, err := u.dirs(name)
+	if err != nil {
+		unix.Close(m)
+		return -1, err
+	}
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s,squash_to_uid=%d,squash_to_gid=%d",
+		strings.Join(lowers, ":"), upper, work, s.UID, s.GID)
+	cmd := exec.Command(bin, "-f", "-o", opts, "/dev/fd/3")
+	cmd.ExtraFiles = []*os.File{dev}
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	errBuf := &tailBuffer{}
+	cmd.Stderr = errBuf
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: unix.CLONE_NEWNS,
+		Pdeathsig:  syscall.SIGKILL,
+		Setpgid:    true,
+	}
+	// The daemon's mount namespace is a copy of init's: show it the tmpfs
+	// upper at MountDir for the copy, and take it away from init again.
+	if err := u.show(s.Root.MountDir); err != nil {
+		unix.Close(m)
+		return -1, err
+	}
+	err = cmd.Start()
+	u.hide(s.Root.MountDir)
+	if err != nil {
+		unix.Close(m)
+		return -1, fmt.Errorf("fuse-overlayfs: %w", err)
+	}
+	// The daemon holds the connection now: if it dies, the mount fails
+	// with ENOTCONN instead of hanging.
+	dev.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(m, &st); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return -1, fmt.Errorf("fuse-overlayfs: %w: %s", err, errBuf.String())
+	}
+	// Left running for the sandbox's life; init reaps it with the rest.
+	cmd.Process.Release()
+	return m, nil
+}
+
+// tailBuffer keeps the start of what a helper writes, for error messages,
+// without ever blocking the helper.
+type tailBuffer struct{ b []byte }
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	if len(t.b) < 512 {
+		t.b = append(t.b, p[:min(len(p), 512-len(t.b))]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string { return strings.TrimSpace(string(t.b)) }
+
+// ownedByCaller reports whether dir belongs to init's own uid, the caller.
+func ownedByCaller(dir string) bool {
+	var st unix.Stat_t
+	return unix.Stat(dir, &st) == nil && int(st.Uid) == os.Getuid()
 }

@@ -18,4 +18,11 @@ type Root struct {
 	Overlay       bool     // RootRootfs/RootImage: writable through an overlay
 	Persist       string   // overlay: keep upper and work directories here
 	OverlayDriver string   // "auto", "kernel" or "fuse"
+	// FuseOverlayfs is the host's fuse-overlayfs binary, found by the parent
+	// (init's PATH is the sandbox's); "" when it is not installed.
+	FuseOverlayfs string
+	// MountDir is an empty directory of the caller's that init may mount on
+	// inside its private mount namespace: fuse-overlayfs must see its upper
+	// directory by a path, and a tmpfs upper has none until it is attached.
+	MountDir string
 }

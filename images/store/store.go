@@ -107,6 +107,23 @@ func (s *Store) Lock(exclusive bool) (unlock func(), err error) {
 	return func() { f.Close() }, nil
 }
 
+// TryLock takes the exclusive lock or says why it cannot: a removal must
+// not wait behind a sandbox that may run for days.
+func (s *Store) TryLock() (unlock func(), err error) {
+	f, err := os.OpenFile(filepath.Join(s.root, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock image store: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("the image store %s is in use by a running sandbox or pull: try again when it ends", s.root)
+		}
+		return nil, fmt.Errorf("lock image store: %w", err)
+	}
+	return func() { f.Close() }, nil
+}
+
 func hexOf(digest string) (string, error) {
 	h, ok := strings.CutPrefix(digest, "sha256:")
 	if !ok || len(h) != 64 {
