@@ -20,57 +20,66 @@ import (
 type RootFlags struct {
 	Overlay       bool   `name:"overlay" help:"Make the root writable through an overlay; writes are discarded at exit unless --persist."`
 	Persist       string `name:"persist" placeholder:"DIR" help:"Keep the overlay's writes (upper and work directories) in DIR for the next run."`
-	OverlayDriver string `name:"overlay-driver" enum:"auto,kernel,fuse" default:"auto" help:"Overlay implementation: kernel (Linux 5.11+ in a user namespace), fuse (fuse-overlayfs) or auto."`
+	OverlayDriver string `name:"overlay-driver" enum:",auto,kernel,fuse" default:"" help:"Overlay implementation: kernel (Linux 5.11+ in a user namespace), fuse (fuse-overlayfs) or auto."`
 	Rootfs        string `name:"rootfs" placeholder:"DIR" help:"Run from an unpacked root filesystem (read-only unless --overlay)."`
 	Image         string `name:"image" placeholder:"REF" help:"Run from a container image (pulled when not in the store); its layers are overlay lowers."`
 	Store         string `name:"store" placeholder:"DIR" help:"Image store (default: $XDG_DATA_HOME/sbx)."`
 }
 
-// applyRoot fills s.Root from the root flags, and for an image its
-// command, environment, working directory and user where flags left them.
+// applyRoot lays the root flags over the profile's root, and for an image
+// takes its command, environment, working directory and user where flags
+// left them.
 func (r *RunCmd) applyRoot(s *spec.Spec) error {
 	f := r.RootFlags
 	if f.Rootfs != "" && f.Image != "" {
 		return fmt.Errorf("--rootfs and --image both give the root: pick one")
 	}
-	if f.Persist != "" && !f.Overlay && f.Image == "" {
-		return fmt.Errorf("--persist keeps an overlay's writes: add --overlay")
+	if f.OverlayDriver != "" {
+		s.Root.OverlayDriver = f.OverlayDriver
 	}
-	s.Root.OverlayDriver = f.OverlayDriver
 	switch {
 	case f.Rootfs != "":
 		dir, err := existingDir(f.Rootfs, "--rootfs")
 		if err != nil {
 			return err
 		}
-		s.Root.Kind, s.Root.Dir, s.Root.Overlay = spec.RootRootfs, dir, f.Overlay
+		s.Root.Kind, s.Root.Dir = spec.RootRootfs, dir
+		s.Root.Overlay = s.Root.Overlay || f.Overlay
 	case f.Image != "":
 		if err := r.applyImage(s); err != nil {
 			return err
 		}
-	case f.Overlay:
+	case f.Overlay && (s.Root.Kind == spec.RootHost || s.Root.Kind == ""):
 		s.Root.Kind = spec.RootOverlay
-	default:
-		return nil
+	case f.Overlay:
+		s.Root.Overlay = true
 	}
-	if s.Root.Kind != spec.RootRootfs || f.Overlay {
-		s.Root.FuseOverlayfs, _ = exec.LookPath("fuse-overlayfs")
-		dir, err := mountDir(f.Store)
-		if err != nil {
-			return err
-		}
-		s.Root.MountDir = dir
-	}
+	overlay := s.Root.Kind == spec.RootOverlay || s.Root.Kind == spec.RootImage ||
+		(s.Root.Kind == spec.RootRootfs && s.Root.Overlay)
 	if f.Persist != "" {
+		if !overlay {
+			return fmt.Errorf("--persist keeps an overlay's writes: add --overlay")
+		}
 		dir, err := filepath.Abs(f.Persist)
 		if err != nil {
 			return err
 		}
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("--persist %s: %w", f.Persist, err)
-		}
 		s.Root.Persist = dir
 	}
+	if !overlay {
+		return nil
+	}
+	if s.Root.Persist != "" {
+		if err := os.MkdirAll(s.Root.Persist, 0o700); err != nil {
+			return fmt.Errorf("--persist %s: %w", s.Root.Persist, err)
+		}
+	}
+	s.Root.FuseOverlayfs, _ = exec.LookPath("fuse-overlayfs")
+	dir, err := mountDir(f.Store)
+	if err != nil {
+		return err
+	}
+	s.Root.MountDir = dir
 	return nil
 }
 
@@ -173,7 +182,13 @@ func (r *RunCmd) applyImage(s *spec.Spec) error {
 		}
 	}
 	s.Env = imageEnv(c.Env, s.Env, r.KeepEnv, r.Setenv)
-	s.Home = ""
+	if !slices.ContainsFunc(s.Env, func(kv string) bool { return strings.HasPrefix(kv, "HOME=") }) {
+		home := "/"
+		if s.UID == 0 {
+			home = "/root"
+		}
+		s.Env = append(s.Env, "HOME="+home)
+	}
 	return nil
 }
 

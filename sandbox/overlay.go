@@ -224,16 +224,91 @@ func kernelOverlay(u *uppers, lowers []string, name string) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	m, err := newFS("overlay", map[string]string{
-		"lowerdir":  strings.Join(lowers, ":"),
-		"upperdir":  upper,
-		"workdir":   work,
-		"userxattr": "",
-	}, attrSafe)
+	fs, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return -1, fmt.Errorf("kernel overlay: %w", err)
+	}
+	defer unix.Close(fs)
+	// fsconfig takes strings of at most 256 bytes: every directory goes by
+	// a descriptor's short /proc/self/fd path, and the lowers one at a time
+	// where the kernel can (lowerdir+, Linux 6.8), joined otherwise.
+	paths, closeAll, err := fdPaths(append([]string{upper, work}, lowers...))
+	if err != nil {
+		return -1, fmt.Errorf("kernel overlay: %w", err)
+	}
+	defer closeAll()
+	for i, o := range []string{"upperdir", "workdir"} {
+		if err := unix.FsconfigSetString(fs, o, paths[i]); err != nil {
+			return -1, fmt.Errorf("kernel overlay %s: %w%s", o, err, fsLog(fs))
+		}
+	}
+	lowerPaths := paths[2:]
+	if err := unix.FsconfigSetString(fs, "lowerdir+", lowerPaths[0]); err == nil {
+		for _, p := range lowerPaths[1:] {
+			if err := unix.FsconfigSetString(fs, "lowerdir+", p); err != nil {
+				return -1, fmt.Errorf("kernel overlay lower layer: %w%s", err, fsLog(fs))
+			}
+		}
+	} else {
+		fsLog(fs)
+		joined := strings.Join(lowerPaths, ":")
+		if len(joined) > 255 {
+			return -1, fmt.Errorf("kernel overlay: %d layers are more than this kernel takes in one mount (Linux 6.8 takes any number)", len(lowers))
+		}
+		if err := unix.FsconfigSetString(fs, "lowerdir", joined); err != nil {
+			return -1, fmt.Errorf("kernel overlay lowerdir: %w%s", err, fsLog(fs))
+		}
+	}
+	if err := unix.FsconfigSetFlag(fs, "userxattr"); err != nil {
+		return -1, fmt.Errorf("kernel overlay userxattr: %w%s", err, fsLog(fs))
+	}
+	if err := unix.FsconfigCreate(fs); err != nil {
+		return -1, fmt.Errorf("kernel overlay: %w%s", err, fsLog(fs))
+	}
+	m, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, attrSafe)
 	if err != nil {
 		return -1, fmt.Errorf("kernel overlay: %w", err)
 	}
 	return m, nil
+}
+
+// fdPaths opens each directory and names it by its descriptor.
+func fdPaths(dirs []string) ([]string, func(), error) {
+	var fds []int
+	closeAll := func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}
+	var paths []string
+	for _, d := range dirs {
+		fd, err := unix.Open(d, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("open %s: %w", d, err)
+		}
+		fds = append(fds, fd)
+		paths = append(paths, fmt.Sprintf("/proc/self/fd/%d", fd))
+	}
+	return paths, closeAll, nil
+}
+
+// fsLog is what the kernel said about a refused filesystem configuration
+// (it speaks through the fsopen descriptor, not the kernel log).
+func fsLog(fs int) string {
+	var msgs []string
+	buf := make([]byte, 1024)
+	for {
+		n, err := unix.Read(fs, buf)
+		if err != nil || n <= 0 {
+			break
+		}
+		msgs = append(msgs, strings.TrimSpace(string(buf[:n])))
+	}
+	if len(msgs) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(msgs, "; ") + ")"
 }
 
 // fuseOverlay mounts a FUSE filesystem served by fuse-overlayfs. init opens
@@ -273,6 +348,12 @@ func fuseOverlay(s *spec.Spec, u *uppers, lowers []string, name string) (int, er
 	if err != nil {
 		unix.Close(m)
 		return -1, err
+	}
+	for _, p := range append([]string{upper, work}, lowers...) {
+		if strings.ContainsAny(p, ",:") {
+			unix.Close(m)
+			return -1, fmt.Errorf("fuse-overlayfs cannot take a directory whose path has ',' or ':' (%s): move it or use --overlay-driver kernel", p)
+		}
 	}
 	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s,squash_to_uid=%d,squash_to_gid=%d",
 		strings.Join(lowers, ":"), upper, work, s.UID, s.GID)

@@ -1,0 +1,110 @@
+package tests
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// busyboxRootfs makes an unpacked root filesystem owned by the test user.
+func busyboxRootfs(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{"bin", "proc", "dev", "tmp", "etc"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Skipf("static busybox missing (busybox-static, installed by make setup): %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bin/busybox"), bb, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{"sh", "cat", "test", "touch", "echo", "rm"} {
+		os.Symlink("busybox", filepath.Join(dir, "bin", a))
+	}
+	os.WriteFile(filepath.Join(dir, "etc/motd"), []byte("rootfs motd\n"), 0o644)
+	return dir
+}
+
+func TestHostOverlayWritesAreGoneOnTheNextRun(t *testing.T) {
+	for _, d := range overlayDrivers {
+		t.Run(d, func(t *testing.T) {
+			flags := []string{"--overlay", "--overlay-driver", d}
+			mustSh(t, flags, "echo x > /etc/sbx-overlay-test && cat /etc/sbx-overlay-test && touch /usr/sbx-overlay-test")
+			wantFail(t, flags, "test -e /etc/sbx-overlay-test || test -e /usr/sbx-overlay-test")
+			for _, p := range []string{"/etc/sbx-overlay-test", "/usr/sbx-overlay-test"} {
+				if _, err := os.Lstat(p); err == nil {
+					t.Fatalf("an overlay write reached the host: %s", p)
+				}
+			}
+		})
+	}
+}
+
+func TestPersistKeepsOverlayWritesForTheNextRun(t *testing.T) {
+	for _, d := range overlayDrivers {
+		t.Run(d, func(t *testing.T) {
+			persist := filepath.Join(t.TempDir(), "state")
+			flags := []string{"--overlay", "--overlay-driver", d, "--persist", persist}
+			mustSh(t, flags, "echo kept > /etc/sbx-persist-test && rm /etc/hostname")
+			if out := mustSh(t, flags, "cat /etc/sbx-persist-test; test -e /etc/hostname || echo deleted"); out != "kept\ndeleted\n" {
+				t.Fatalf("--persist did not keep the writes: %q", out)
+			}
+			wantFail(t, []string{"--overlay", "--overlay-driver", d}, "test -e /etc/sbx-persist-test")
+			if _, err := os.Stat("/etc/sbx-persist-test"); err == nil {
+				t.Fatal("a persisted overlay write reached the host")
+			}
+			if _, err := os.Stat("/etc/hostname"); err != nil {
+				t.Fatalf("an overlay deletion reached the host: %v", err)
+			}
+		})
+	}
+}
+
+func TestFuseOverlayMakesTheHostsFilesWritable(t *testing.T) {
+	out := mustSh(t, []string{"--overlay", "--overlay-driver", "fuse"}, "echo changed >> /etc/hostname && tail -1 /etc/hostname; mkdir -p /usr/local/sbx-new && echo ok")
+	if out != "changed\nok\n" {
+		t.Fatalf("host files not writable through fuse-overlayfs: %q", out)
+	}
+	b, _ := os.ReadFile("/etc/hostname")
+	if strings.Contains(string(b), "changed") {
+		t.Fatal("the write reached the host's /etc/hostname")
+	}
+}
+
+func TestRootfsIsReadOnlyUnlessOverlaid(t *testing.T) {
+	unprivileged(t)
+	root := busyboxRootfs(t)
+	r := sbx(t, "run", "--rootfs", root, "--", "/bin/sh", "-c", "cat /etc/motd; touch /new")
+	if r.code == 0 || r.stdout != "rootfs motd\n" {
+		t.Fatalf("a --rootfs without --overlay must be read-only: %s", r)
+	}
+	for _, d := range overlayDrivers {
+		mustRun(t, "run", "--rootfs", root, "--overlay", "--overlay-driver", d, "--", "/bin/sh", "-c", "echo x > /new && rm /etc/motd")
+		if _, err := os.Stat(filepath.Join(root, "new")); err == nil {
+			t.Fatalf("%s: an overlay write reached the rootfs", d)
+		}
+		if _, err := os.Stat(filepath.Join(root, "etc/motd")); err != nil {
+			t.Fatalf("%s: an overlay deletion reached the rootfs", d)
+		}
+	}
+}
+
+func TestMissingFuseOverlayfsIsOneClearError(t *testing.T) {
+	unprivileged(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := sbxCommand(t, ctx, "run", "--overlay", "--overlay-driver", "fuse", "--", "/bin/true")
+	cmd.Env = append(os.Environ(), "PATH=/nonexistent")
+	out, err := cmd.CombinedOutput()
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if err == nil || cmd.ProcessState.ExitCode() != 125 || len(lines) != 1 || !strings.Contains(lines[0], "fuse-overlayfs") {
+		t.Fatalf("want exit 125 and one line naming fuse-overlayfs, got %v: %q", err, out)
+	}
+}
