@@ -3,10 +3,10 @@ package profiles
 import (
 	"fmt"
 	"net/netip"
-	"strconv"
 	"strings"
 
 	"github.com/sbx-sandbox/sbx/slirp"
+	"github.com/sbx-sandbox/sbx/spec"
 )
 
 // check finds what the types alone cannot: values that are each valid but
@@ -135,14 +135,22 @@ func check(file string, data []byte, p *Profile) Problems {
 	if l.CPUs != nil && *l.CPUs <= 0 {
 		bad("limits.cpus", "%g: more than 0", *l.CPUs)
 	}
-	for _, sz := range []struct {
-		key string
-		v   *string
-	}{{"limits.memory", l.Memory}, {"limits.swap", l.Swap}, {"limits.fsize", l.FSize}, {"limits.core", l.Core}} {
-		if sz.v != nil {
-			if _, err := ParseSize(*sz.v); err != nil {
-				bad(sz.key, "%v", err)
-			}
+	if l.IOWeight != nil && (*l.IOWeight < 1 || *l.IOWeight > 10000) {
+		bad("limits.io_weight", "%d: 1 to 10000", *l.IOWeight)
+	}
+	if l.Memory != nil {
+		if n, err := spec.ParseSize(*l.Memory); err != nil || n < 0 {
+			bad("limits.memory", "%q: expected a size such as 512m", *l.Memory)
+		}
+	}
+	if l.MemorySwap != nil {
+		if _, err := spec.ParseSize(*l.MemorySwap); err != nil {
+			bad("limits.memory_swap", "%v", err)
+		}
+	}
+	if l.Core != nil && *l.Core != "0" {
+		if _, err := spec.ParseSize(*l.Core); err != nil {
+			bad("limits.core", "%v", err)
 		}
 	}
 	return ps
@@ -174,30 +182,4 @@ func checkMountEntry(list string, e Entry, hasSource bool) error {
 		return fmt.Errorf("%q: write SRC[:DST] with DST an absolute path", string(e))
 	}
 	return nil
-}
-
-// ParseSize reads a size like 512M, 2G or 4096 (bytes).
-func ParseSize(s string) (uint64, error) {
-	mult := uint64(1)
-	num := strings.TrimSpace(s)
-	if n := len(num); n > 0 {
-		switch strings.ToUpper(num[n-1:]) {
-		case "K":
-			mult = 1 << 10
-		case "M":
-			mult = 1 << 20
-		case "G":
-			mult = 1 << 30
-		case "T":
-			mult = 1 << 40
-		}
-		if mult != 1 {
-			num = num[:n-1]
-		}
-	}
-	v, err := strconv.ParseUint(num, 10, 64)
-	if err != nil || v > (1<<63)/mult {
-		return 0, fmt.Errorf("%q is not a size (like 512M, 2G or a number of bytes)", s)
-	}
-	return v * mult, nil
 }

@@ -85,7 +85,8 @@ func TestUnknownNamesAndImpossibleValuesAreReportedWithTheirLines(t *testing.T) 
 	wantProblem(t, "[filesystem]\nro_bind = [\"/a:relative\"]\n", 2, "DST an absolute path")
 	wantProblem(t, "[[seccomp.rule]]\nsyscalls = [\"ioctl\"]\naction = \"errno\"\nargs = [{arg = 7, op = \"==\", value = 1}]\n", 1, "arguments 0 to 5")
 	wantProblem(t, "[[seccomp.rule]]\nsyscalls = [\"ioctl\"]\naction = \"errno\"\nargs = [{arg = 1, op = \"==\", value = \"TIOCSTII\"}]\n", 4, "TIOCSTII")
-	wantProblem(t, "[limits]\nmemory = \"lots\"\n", 2, "not a size")
+	wantProblem(t, "[limits]\nmemory = \"lots\"\n", 2, "expected a size")
+	wantProblem(t, "[limits]\nio_weight = 0\n", 2, "1 to 10000")
 	wantProblem(t, "description = \"x\"\nthis is not toml\n", 2, "")
 }
 
@@ -422,9 +423,11 @@ func TestMountsAreOrderedParentsFirst(t *testing.T) {
 
 func TestSettingsThisBuildCannotApplyAreRefused(t *testing.T) {
 	l, dir, _ := testLoader(t)
-	write(t, dir, "lim.toml", "[limits]\nmemory = \"1G\"\n")
+	write(t, dir, "img.toml", "[filesystem]\nimage = \"alpine\"\n")
 	write(t, dir, "egress.toml", "[network]\nallow = [\"example.org:443\"]\n")
-	for name, want := range map[string]string{"lim": "limits.memory: not supported", "egress": `network.allow: needs network.mode = "slirp"`} {
+	write(t, dir, "swap.toml", "[limits]\nmemory_swap = \"1g\"\n")
+	for name, want := range map[string]string{"img": "filesystem.image: an image is picked with --image", "egress": `network.allow: needs network.mode = "slirp"`,
+		"swap": "limits.memory_swap needs limits.memory"} {
 		p, _, err := l.Load(name)
 		if err != nil {
 			t.Fatal(err)
@@ -462,4 +465,22 @@ dns = ["9.9.9.9"]
 	}
 	wantProblem(t, "[network]\nmode = \"slirp\"\nports = [\"80\"]\n", 3, "network.ports")
 	wantProblem(t, "[network]\nmode = \"slirp\"\n\ndeny = [\"tcp:\"]\n", 4, "network.deny")
+}
+
+func TestLimitsSectionBecomesTheSpecsLimits(t *testing.T) {
+	l, dir, _ := testLoader(t)
+	write(t, dir, "lim.toml", "[limits]\nmemory = \"512m\"\nmemory_swap = \"-1\"\ncpus = 1.5\npids = 64\nnofile = 256\ncore = \"0\"\nstrict = true\n")
+	p, _, err := l.Load("lim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := l.Spec(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := s.Limits
+	if m.Memory != 512<<20 || m.MemorySwap != -1 || m.CPUs != 1.5 || m.Pids != 64 || m.NoFile == nil || *m.NoFile != 256 ||
+		m.Core == nil || *m.Core != 0 || !m.Strict || m.NProc != nil {
+		t.Fatalf("limits %+v", m)
+	}
 }

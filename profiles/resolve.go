@@ -188,6 +188,9 @@ func (l *Loader) Spec(p *Profile) (*spec.Spec, error) {
 	if err := notYet(p); err != nil {
 		return nil, err
 	}
+	if err := limitsSpec(p.Limits, &s.Limits); err != nil {
+		return nil, err
+	}
 	var set, unset []string
 	for k, val := range p.Env.Set {
 		set = append(set, k+"="+val)
@@ -232,26 +235,54 @@ func deref[T any](p *T, def T) T {
 	return *p
 }
 
-// notYet refuses settings this build cannot apply yet: ignoring an egress
-// rule or a limit would give less isolation than the profile promises.
+// notYet refuses settings this build cannot take from a profile: ignoring
+// one would give less isolation than the profile promises.
 func notYet(p *Profile) error {
-	var keys []string
-	l := p.Limits
-	for _, k := range []struct {
-		set  bool
-		name string
-	}{
-		{p.Filesystem.Image != nil, "filesystem.image"},
-		{l.Memory != nil, "limits.memory"}, {l.Swap != nil, "limits.swap"}, {l.Pids != nil, "limits.pids"},
-		{l.CPUs != nil, "limits.cpus"}, {l.NoFile != nil, "limits.nofile"}, {l.NProc != nil, "limits.nproc"},
-		{l.FSize != nil, "limits.fsize"}, {l.Core != nil, "limits.core"}, {l.CPUTime != nil, "limits.cpu_time"},
-	} {
-		if k.set {
-			keys = append(keys, k.name)
+	if p.Filesystem.Image != nil {
+		return fmt.Errorf("filesystem.image: an image is picked with --image, not in a profile yet")
+	}
+	return nil
+}
+
+// limitsSpec fills the resource limits; the sandbox decides between the
+// cgroup and the rlimit fallbacks.
+func limitsSpec(l Limits, s *spec.Limits) error {
+	var err error
+	if l.Memory != nil {
+		if s.Memory, err = spec.ParseSize(*l.Memory); err != nil {
+			return fmt.Errorf("limits.memory: %w", err)
 		}
 	}
-	if len(keys) > 0 {
-		return fmt.Errorf("%s: not supported by this sbx yet; remove it from the profile", strings.Join(keys, ", "))
+	if l.MemorySwap != nil {
+		if s.Memory == 0 {
+			return fmt.Errorf("limits.memory_swap needs limits.memory: it is memory plus swap")
+		}
+		if s.MemorySwap, err = spec.ParseSize(*l.MemorySwap); err != nil {
+			return fmt.Errorf("limits.memory_swap: %w", err)
+		}
+		if s.MemorySwap > 0 && s.MemorySwap < s.Memory {
+			return fmt.Errorf("limits.memory_swap %s is below limits.memory %s: it counts memory plus swap", *l.MemorySwap, *l.Memory)
+		}
+	}
+	s.CPUs = deref(l.CPUs, 0)
+	s.Pids = deref(l.Pids, 0)
+	s.IOWeight = deref(l.IOWeight, 0)
+	s.Strict = deref(l.Strict, false)
+	s.CgroupParent = deref(l.CgroupParent, "")
+	s.NoFile, s.NProc, s.CPUTime = l.NoFile, l.NProc, l.CPUTime
+	if l.Core != nil {
+		v := uint64(0)
+		if *l.Core != "0" {
+			n, err := spec.ParseSize(*l.Core)
+			if err != nil {
+				return fmt.Errorf("limits.core: %w", err)
+			}
+			v = uint64(n)
+			if n < 0 {
+				v = ^uint64(0)
+			}
+		}
+		s.Core = &v
 	}
 	return nil
 }

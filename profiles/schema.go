@@ -117,15 +117,19 @@ type Landlock struct {
 	ReadWrite []Entry `toml:"read_write,omitempty"`
 }
 
-// Limits are the resource limits; sbx applies them once the limits work lands.
+// Limits are the resource limits (--memory, --memory-swap, --cpus, --pids,
+// --io-weight, --limits strict, --cgroup-parent, --nofile, --core,
+// --cpu-time). Sizes are written like 512m or 2g.
 type Limits struct {
-	Memory  *string  `toml:"memory,omitempty"` // "512M"
-	Swap    *string  `toml:"swap,omitempty"`
-	Pids    *int64   `toml:"pids,omitempty"`
-	CPUs    *float64 `toml:"cpus,omitempty"`
-	NoFile  *int64   `toml:"nofile,omitempty"`
-	NProc   *int64   `toml:"nproc,omitempty"`
-	FSize   *string  `toml:"fsize,omitempty"`
-	Core    *string  `toml:"core,omitempty"`
-	CPUTime *int64   `toml:"cpu_time,omitempty"` // seconds
+	Memory       *string  `toml:"memory,omitempty"`
+	MemorySwap   *string  `toml:"memory_swap,omitempty"` // memory plus swap; "-1" unlimited swap
+	CPUs         *float64 `toml:"cpus,omitempty"`
+	Pids         *int64   `toml:"pids,omitempty"`
+	IOWeight     *uint64  `toml:"io_weight,omitempty"` // 1 to 10000
+	Strict       *bool    `toml:"strict,omitempty"`    // fail instead of falling back to rlimits
+	CgroupParent *string  `toml:"cgroup_parent,omitempty"`
+	NoFile       *uint64  `toml:"nofile,omitempty"`
+	NProc        *uint64  `toml:"nproc,omitempty"`
+	Core         *string  `toml:"core,omitempty"`     // a size, 0 for none
+	CPUTime      *uint64  `toml:"cpu_time,omitempty"` // seconds
 }
