@@ -1,6 +1,7 @@
 package slirp
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -22,6 +23,10 @@ const (
 	udpIdle = 90 * time.Second
 	// copyBuf is large enough to move a whole 64 KiB segment per call.
 	copyBuf = 256 << 10
+	// maxTCP and maxUDP bound the sandbox's connections and flows open at
+	// once, so it cannot spend all of the supervisor's file descriptors.
+	maxTCP = 4096
+	maxUDP = 1024
 )
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBuf); return &b }}
@@ -47,9 +52,17 @@ func (st *Stack) forwardTCP(r *tcp.ForwarderRequest) {
 		}()
 		return
 	}
+	select {
+	case st.tcpSlots <- struct{}{}:
+	default:
+		st.log.note("tcp %s: more than %d connections open, reset", dst, maxTCP)
+		r.Complete(true)
+		return
+	}
 	d := net.Dialer{Timeout: dialTimeout}
 	host, err := d.DialContext(st.ctx, "tcp", st.hostTarget(dst).String())
 	if err != nil {
+		<-st.tcpSlots
 		st.log.note("tcp %s: %v", dst, err)
 		r.Complete(true)
 		return
@@ -57,13 +70,14 @@ func (st *Stack) forwardTCP(r *tcp.ForwarderRequest) {
 	var wq waiter.Queue
 	ep, terr := r.CreateEndpoint(&wq)
 	if terr != nil {
+		<-st.tcpSlots
 		r.Complete(true)
 		host.Close()
 		return
 	}
 	r.Complete(false)
 	ep.SocketOptions().SetKeepAlive(true)
-	st.splice(gonet.NewTCPConn(&wq, ep), host.(*net.TCPConn))
+	st.splice(gonet.NewTCPConn(&wq, ep), host.(*net.TCPConn), func() { <-st.tcpSlots })
 }
 
 // halfCloser is a stream whose sending side can end alone, so a peer's
@@ -73,26 +87,23 @@ type halfCloser interface {
 	CloseWrite() error
 }
 
-// splice copies both ways until both directions end, or the stack closes.
-func (st *Stack) splice(a, b halfCloser) {
+// splice copies both ways until both directions end, or the stack closes,
+// then calls done.
+func (st *Stack) splice(a, b halfCloser, done func()) {
 	st.wg.Add(1)
 	go func() {
 		defer st.wg.Done()
-		done := make(chan struct{})
-		go func() {
-			select {
-			case <-st.ctx.Done():
-				a.Close()
-				b.Close()
-			case <-done:
-			}
-		}()
+		defer done()
+		stop := context.AfterFunc(st.ctx, func() {
+			a.Close()
+			b.Close()
+		})
+		defer stop()
 		var wg sync.WaitGroup
 		wg.Add(2)
 		go func() { defer wg.Done(); copyHalf(a, b) }()
 		go func() { defer wg.Done(); copyHalf(b, a) }()
 		wg.Wait()
-		close(done)
 		a.Close()
 		b.Close()
 	}()
@@ -128,43 +139,47 @@ func copyHalf(dst, src halfCloser) {
 func (st *Stack) forwardUDP(r *udp.ForwarderRequest) {
 	id := r.ID()
 	dst := netip.AddrPortFrom(addrOf(id.LocalAddress), id.LocalPort)
+	select {
+	case st.udpSlots <- struct{}{}:
+	default:
+		st.log.note("udp %s: more than %d flows open, dropped", dst, maxUDP)
+		return
+	}
 	host, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(st.hostTarget(dst)))
 	if err != nil {
+		<-st.udpSlots
 		st.log.note("udp %s: %v", dst, err)
 		return
 	}
 	var wq waiter.Queue
 	ep, terr := r.CreateEndpoint(&wq)
 	if terr != nil {
+		<-st.udpSlots
 		host.Close()
 		return
 	}
-	st.relayUDP(gonet.NewUDPConn(&wq, ep), host)
+	st.relayUDP(gonet.NewUDPConn(&wq, ep), host, func() { <-st.udpSlots })
 }
 
 // relayUDP moves datagrams between two connected sockets until neither
-// side sent anything for udpIdle.
-func (st *Stack) relayUDP(a, b net.Conn) {
+// side sent anything for udpIdle, then calls done.
+func (st *Stack) relayUDP(a, b net.Conn, done func()) {
 	st.wg.Add(1)
 	go func() {
 		defer st.wg.Done()
+		defer done()
 		var last atomic.Int64
 		last.Store(time.Now().UnixNano())
-		done := make(chan struct{})
-		go func() {
-			select {
-			case <-st.ctx.Done():
-			case <-done:
-			}
+		stop := context.AfterFunc(st.ctx, func() {
 			a.Close()
 			b.Close()
-		}()
+		})
+		defer stop()
 		var wg sync.WaitGroup
 		wg.Add(2)
 		go func() { defer wg.Done(); copyDatagrams(a, b, &last) }()
 		go func() { defer wg.Done(); copyDatagrams(b, a, &last) }()
 		wg.Wait()
-		close(done)
 	}()
 }
 

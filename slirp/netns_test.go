@@ -10,6 +10,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -78,6 +79,16 @@ func runStep(f []string) string {
 			return failure(err)
 		}
 		return "ok " + strings.TrimSpace(line)
+	case "tcp6route": // tcp6route ADDR: add an IPv6 address and route by hand, then connect
+		if err := addAddress6ForTest(); err != nil {
+			return failure(err)
+		}
+		c, err := net.DialTimeout("tcp", f[1], 2*time.Second)
+		if err != nil {
+			return failure(err)
+		}
+		c.Close()
+		return "ok connected"
 	case "udp": // udp ADDR: send a datagram, read the echo
 		c, err := net.Dial("udp", f[1])
 		if err != nil {
@@ -263,7 +274,12 @@ func sandboxStart(t *testing.T, cfg spec.Net, steps ...string) (*syncBuffer, *sy
 // echoServer answers each line on a loopback TCP port with "echo LINE".
 func echoServer(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return echoServerOn(t, "127.0.0.1")
+}
+
+func echoServerOn(t *testing.T, ip string) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,4 +449,59 @@ func TestRefusedPingIsAnsweredUnreachable(t *testing.T) {
 	// 192.0.2.1 (TEST-NET-1) is refused by the rule, so nothing leaves.
 	got, _ := sandboxRun(t, spec.Net{Mode: spec.NetSlirp, Deny: []string{"192.0.2.0/24"}}, "ping 192.0.2.1", "ping 10.0.2.2")
 	expect(t, got, "unreachable", "ok type 0")
+}
+
+func TestIPv6ReachesHostLoopbackThroughTheGateway(t *testing.T) {
+	port := echoServerOn(t, "::1")
+	cfg := spec.Net{Mode: spec.NetSlirp, IPv6: true, AllowHostLoopback: true}
+	got, _ := sandboxRun(t, cfg, fmt.Sprintf("tcp [%s]:%d", GatewayAddr6, port))
+	expect(t, got, "ok echo hello")
+}
+
+func TestWithoutIPv6NothingIsCarriedOverIPv6(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	// Even with an address, a route and a neighbour entry the sandbox made
+	// itself, the stack does not speak IPv6.
+	got, _ := sandboxRun(t, spec.Net{Mode: spec.NetSlirp, AllowHostLoopback: true},
+		fmt.Sprintf("tcp6route [%s]:%d", GatewayAddr6, port))
+	expect(t, got, "timeout")
+	ln.(*net.TCPListener).SetDeadline(time.Now())
+	if c, err := ln.Accept(); err == nil {
+		c.Close()
+		t.Fatal("the host's ::1 was reached over IPv6 without --ipv6")
+	}
+}
+
+// addAddress6ForTest gives tap0 what --ipv6 would, from inside, as a
+// sandbox holding CAP_NET_ADMIN could.
+func addAddress6ForTest() error {
+	nl, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(nl)
+	ifi, err := net.InterfaceByName(tapName)
+	if err != nil {
+		return err
+	}
+	if err := addAddress(nl, uint32(ifi.Index), netip.PrefixFrom(SandboxAddr6, 64)); err != nil {
+		return err
+	}
+	if err := addDefaultRoute(nl, uint32(ifi.Index), GatewayAddr6); err != nil {
+		return err
+	}
+	// A permanent neighbour entry, so no neighbour discovery is needed to
+	// send to the stack's link address.
+	msg := []byte{unix.AF_INET6, 0, 0, 0}
+	msg = binary.NativeEndian.AppendUint32(msg, uint32(ifi.Index))
+	msg = binary.NativeEndian.AppendUint16(msg, unix.NUD_PERMANENT)
+	msg = append(msg, 0, 0)
+	msg = rtattr(msg, unix.NDA_DST, GatewayAddr6.AsSlice())
+	msg = rtattr(msg, unix.NDA_LLADDR, []byte(gatewayMAC))
+	return netlinkDo(nl, unix.RTM_NEWNEIGH, msg)
 }

@@ -99,7 +99,7 @@ func (st *Stack) serveTCPForward(s *stack.Stack, f *portForward) {
 				c.Close()
 				return
 			}
-			st.splice(c.(*net.TCPConn), in)
+			st.splice(c.(*net.TCPConn), in, func() {})
 		}()
 	}
 }

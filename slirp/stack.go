@@ -51,6 +51,8 @@ type Stack struct {
 
 	fwds []io.Closer // the host listeners of the port forwards
 
+	tcpSlots, udpSlots chan struct{} // one token per open connection or flow
+
 	mu   sync.Mutex
 	s    *stack.Stack
 	tap  *os.File
@@ -70,7 +72,7 @@ func New(cfg spec.Net, logw io.Writer) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &Stack{cfg: cfg, policy: policy}
+	st := &Stack{cfg: cfg, policy: policy, tcpSlots: make(chan struct{}, maxTCP), udpSlots: make(chan struct{}, maxUDP)}
 	st.ctx, st.cancel = context.WithCancel(context.Background())
 	var all io.Writer
 	if cfg.Log != "" {
@@ -111,10 +113,17 @@ func (st *Stack) Attach(tap *os.File) error {
 		return errors.New("network stack already attached")
 	}
 	st.tap = tap
-	s := stack.New(stack.Options{
-		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol, arp.NewProtocol},
-		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6},
-	})
+	// Without --ipv6 the stack does not speak it at all, so nothing the
+	// sandbox sends over IPv6 (link-local included) goes anywhere.
+	opts := stack.Options{
+		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4},
+	}
+	if st.cfg.IPv6 {
+		opts.NetworkProtocols = append(opts.NetworkProtocols, ipv6.NewProtocol)
+		opts.TransportProtocols = append(opts.TransportProtocols, icmp.NewProtocol6)
+	}
+	s := stack.New(opts)
 	st.s = s
 	if err := tuneTCP(s); err != nil {
 		return err
