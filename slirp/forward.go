@@ -37,10 +37,18 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBuf); return &b 
 func (st *Stack) forwardTCP(r *tcp.ForwarderRequest) {
 	id := r.ID()
 	dst := netip.AddrPortFrom(addrOf(id.LocalAddress), id.LocalPort)
+	select {
+	case st.tcpSlots <- struct{}{}:
+	default:
+		st.log.note("tcp %s: more than %d connections open, reset", dst, maxTCP)
+		r.Complete(true)
+		return
+	}
 	if a := dst.Addr(); (a == DNSAddr || a == DNSAddr6) && dst.Port() == 53 {
 		var wq waiter.Queue
 		ep, terr := r.CreateEndpoint(&wq)
 		if terr != nil {
+			<-st.tcpSlots
 			r.Complete(true)
 			return
 		}
@@ -48,15 +56,9 @@ func (st *Stack) forwardTCP(r *tcp.ForwarderRequest) {
 		st.wg.Add(1)
 		go func() {
 			defer st.wg.Done()
+			defer func() { <-st.tcpSlots }()
 			st.dns.serveTCP(st.ctx, gonet.NewTCPConn(&wq, ep))
 		}()
-		return
-	}
-	select {
-	case st.tcpSlots <- struct{}{}:
-	default:
-		st.log.note("tcp %s: more than %d connections open, reset", dst, maxTCP)
-		r.Complete(true)
 		return
 	}
 	d := net.Dialer{Timeout: dialTimeout}

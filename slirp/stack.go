@@ -272,11 +272,11 @@ func tuneTCP(s *stack.Stack) error {
 	if terr := s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack); terr != nil {
 		return fmt.Errorf("tcp sack: %s", terr)
 	}
-	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4096, Default: 1 << 20, Max: 8 << 20}
+	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4096, Default: 4 << 20, Max: 16 << 20}
 	if terr := s.SetTransportProtocolOption(tcp.ProtocolNumber, &rcv); terr != nil {
 		return fmt.Errorf("tcp receive buffer: %s", terr)
 	}
-	snd := tcpip.TCPSendBufferSizeRangeOption{Min: 4096, Default: 1 << 20, Max: 8 << 20}
+	snd := tcpip.TCPSendBufferSizeRangeOption{Min: 4096, Default: 4 << 20, Max: 16 << 20}
 	if terr := s.SetTransportProtocolOption(tcp.ProtocolNumber, &snd); terr != nil {
 		return fmt.Errorf("tcp send buffer: %s", terr)
 	}
