@@ -177,3 +177,16 @@ func TestProfileBindsAndRemovalsReachTheSandbox(t *testing.T) {
 func TestRenameAcrossDirectoriesWorksUnderLandlock(t *testing.T) {
 	mustSh(t, nil, "mkdir -p /tmp/a/b ~/c && mv /tmp/a/b /tmp/b && mv ~/c ~/d && ln /tmp/b/../a/. /tmp/x 2>/dev/null; true")
 }
+
+func TestProfileLimitsAndNetworkReachTheSandbox(t *testing.T) {
+	dir := t.TempDir()
+	p := writeProfile(t, dir, "p.toml", "include = [\"default\"]\n[limits]\nnofile = 77\n[network]\nmode = \"slirp\"\n")
+	out := mustRun(t, "run", "--profile", p, "--", "sh", "-c", "ulimit -n; ip -o link | grep -c -v ' lo:'")
+	if out != "77\n1\n" {
+		t.Fatalf("nofile and a network interface besides lo: got %q, want 77 and 1", out)
+	}
+	// A flag still overrides the profile's limit.
+	if out := mustRun(t, "run", "--profile", p, "--nofile", "55", "--", "sh", "-c", "ulimit -n"); out != "55\n" {
+		t.Fatalf("--nofile over the profile: %q", out)
+	}
+}
