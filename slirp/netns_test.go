@@ -446,9 +446,24 @@ func TestBusyHostPortIsAnErrorAtStart(t *testing.T) {
 }
 
 func TestRefusedPingIsAnsweredUnreachable(t *testing.T) {
-	// 192.0.2.1 (TEST-NET-1) is refused by the rule, so nothing leaves.
-	got, _ := sandboxRun(t, spec.Net{Mode: spec.NetSlirp, Deny: []string{"192.0.2.0/24"}}, "ping 192.0.2.1", "ping 10.0.2.2")
+	// The target is this host's own address, refused by a rule: even if
+	// the refusal failed, the echo would stay on this machine.
+	own := ownIPv4(t)
+	got, _ := sandboxRun(t, spec.Net{Mode: spec.NetSlirp, Deny: []string{own.String()}}, "ping "+own.String(), "ping 10.0.2.2")
 	expect(t, got, "unreachable", "ok type 0")
+}
+
+// ownIPv4 is one of this host's IPv4 addresses other than loopback.
+func ownIPv4(t *testing.T) netip.Addr {
+	t.Helper()
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is4() && !p.Addr().IsLoopback() {
+			return p.Addr()
+		}
+	}
+	t.Skip("this host has no IPv4 address but loopback")
+	return netip.Addr{}
 }
 
 func TestIPv6ReachesHostLoopbackThroughTheGateway(t *testing.T) {
@@ -504,4 +519,14 @@ func addAddress6ForTest() error {
 	msg = rtattr(msg, unix.NDA_DST, GatewayAddr6.AsSlice())
 	msg = rtattr(msg, unix.NDA_LLADDR, []byte(gatewayMAC))
 	return netlinkDo(nl, unix.RTM_NEWNEIGH, msg)
+}
+
+func TestHostsOwnAddressIsRefusedLikeItsLoopback(t *testing.T) {
+	own := ownIPv4(t)
+	// Refused inside the stack: no connection is ever made to it.
+	got, logs := sandboxRun(t, spec.Net{Mode: spec.NetSlirp}, fmt.Sprintf("tcp %s:22", own), fmt.Sprintf("udp %s:53", own))
+	expect(t, got, "refused", "refused")
+	if !strings.Contains(logs, "host's own addresses") {
+		t.Errorf("refusal not explained: %q", logs)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"sync"
@@ -52,6 +53,7 @@ type Stack struct {
 	fwds []io.Closer // the host listeners of the port forwards
 
 	tcpSlots, udpSlots chan struct{} // one token per open connection or flow
+	hostAddrs          map[netip.Addr]bool
 
 	mu   sync.Mutex
 	s    *stack.Stack
@@ -72,7 +74,7 @@ func New(cfg spec.Net, logw io.Writer) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &Stack{cfg: cfg, policy: policy, tcpSlots: make(chan struct{}, maxTCP), udpSlots: make(chan struct{}, maxUDP)}
+	st := &Stack{cfg: cfg, policy: policy, tcpSlots: make(chan struct{}, maxTCP), udpSlots: make(chan struct{}, maxUDP), hostAddrs: ownAddresses()}
 	st.ctx, st.cancel = context.WithCancel(context.Background())
 	var all io.Writer
 	if cfg.Log != "" {
@@ -223,8 +225,25 @@ func (st *Stack) decide(proto string, dst netip.AddrPort) (bool, string) {
 		return st.policy.Check(proto, dst)
 	case Prefix4.Contains(a) || (st.cfg.IPv6 && Prefix6.Contains(a)):
 		return false, "nothing else lives on the sandbox's network"
+	case st.hostAddrs[a] && !st.cfg.AllowHostLoopback && proto != "icmp":
+		// The host's own addresses lead to its services bound to all
+		// addresses, from inside the host's firewall: the host's
+		// loopback in all but name.
+		return false, "one of the host's own addresses (open it with --allow-host-loopback)"
 	}
 	return st.policy.Check(proto, dst)
+}
+
+// ownAddresses lists the host's addresses when the stack starts.
+func ownAddresses() map[netip.Addr]bool {
+	out := map[netip.Addr]bool{}
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			out[p.Addr().Unmap()] = true
+		}
+	}
+	return out
 }
 
 // hostTarget is where on the host a connection to dst really goes.

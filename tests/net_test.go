@@ -78,13 +78,6 @@ func TestSlirpSandboxHasTheDocumentedAddressesAndResolver(t *testing.T) {
 	}
 }
 
-func TestSlirpMetadataAddressIsRefusedAtOnceByDefault(t *testing.T) {
-	r := run(t, []string{"--net", "slirp"}, curl("http://169.254.169.254/latest/meta-data/"))
-	if !strings.Contains(r.stdout, "curl=7") {
-		t.Fatalf("the metadata address was not refused at once: %s", r)
-	}
-}
-
 func TestSlirpAllowRuleLetsOneDestinationThroughAndRefusesAnotherAtOnce(t *testing.T) {
 	open, closed := httpServer(t, "open-server"), httpServer(t, "closed-server")
 	logFile := filepath.Join(t.TempDir(), "net.log")
