@@ -67,6 +67,13 @@ func fatal(err error) {
 type RunCmd struct {
 	Profile    string   `name:"profile" placeholder:"NAME|FILE" help:"Profile to start from (default: default); see sbx profile list."`
 	SeccompLog bool     `name:"seccomp-log" help:"Log the syscalls the profile denies instead of denying them (to write a profile)."`
+	SeccompAllow []string `name:"seccomp-allow" placeholder:"SYSCALL|@GROUP" help:"Take a syscall or group out of the profile's seccomp denials."`
+	SeccompDeny  []string `name:"seccomp-deny" placeholder:"SYSCALL|@GROUP" help:"Deny a syscall or group too, with the profile's errno."`
+	NoSeccomp    bool     `name:"no-seccomp" help:"Run without the syscall filter."`
+	NoLandlock   bool     `name:"no-landlock" help:"Run without the Landlock layer."`
+	Hide         []string `name:"hide" placeholder:"PATH" help:"Cover a path with an empty read-only directory (or file)."`
+	Dir          []string `name:"dir" placeholder:"PATH" help:"Make an empty directory."`
+	Symlink      []string `name:"symlink" placeholder:"TARGET:LINK" help:"Make a symlink LINK pointing to TARGET."`
 	UID        *uint32  `name:"uid" help:"User id seen inside (default: your own)."`
 	GID        *uint32  `name:"gid" help:"Group id seen inside (default: your own)."`
 	MapUsers   string   `name:"map-users" enum:",self,auto" default:"" help:"auto: map your whole subordinate id range (/etc/subuid, /etc/subgid) through newuidmap/newgidmap."`
@@ -114,6 +121,8 @@ func (r *RunCmd) spec() (*spec.Spec, error) {
 		Hostname: r.Hostname, CapAdd: r.CapAdd, PassFD: r.PassFD,
 		Setenv: r.Setenv, Unsetenv: r.Unsetenv, KeepEnv: r.KeepEnv,
 		Chdir: r.Chdir, NewSession: r.NewSession, SeccompLog: r.SeccompLog,
+		SeccompAllow: r.SeccompAllow, SeccompDeny: r.SeccompDeny, NoSeccomp: r.NoSeccomp, NoLandlock: r.NoLandlock,
+		Hide: r.Hide, Dir: r.Dir, Symlink: r.Symlink,
 	}, argv)
 	if err != nil {
 		return nil, err

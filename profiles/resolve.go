@@ -38,6 +38,14 @@ type Flags struct {
 	Chdir      string
 	NewSession bool
 	SeccompLog bool
+
+	SeccompAllow []string // names and @groups taken out of the denials ("!NAME")
+	SeccompDeny  []string
+	NoSeccomp    bool
+	NoLandlock   bool
+	Hide         []string
+	Dir          []string
+	Symlink      []string
 }
 
 // Profile turns the flags into a profile layer; a bad value is an error
@@ -109,6 +117,26 @@ func (f Flags) Profile() (*Profile, error) {
 	if f.SeccompLog {
 		p.Seccomp.Log = &f.SeccompLog
 	}
+	for _, v := range f.SeccompDeny {
+		var sc Syscall
+		text("seccomp-deny", v, &sc)
+		p.Seccomp.Deny = append(p.Seccomp.Deny, sc)
+	}
+	for _, v := range f.SeccompAllow {
+		var sc Syscall
+		text("seccomp-allow", "!"+v, &sc)
+		p.Seccomp.Deny = append(p.Seccomp.Deny, sc)
+	}
+	off := false
+	if f.NoSeccomp {
+		p.Seccomp.Enabled = &off
+	}
+	if f.NoLandlock {
+		p.Landlock.Enabled = &off
+	}
+	p.Filesystem.Hide = entries("hide", f.Hide)
+	p.Filesystem.Dir = entries("dir", f.Dir)
+	p.Filesystem.Symlink = entries("symlink", f.Symlink)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -135,7 +163,7 @@ func Resolve(ref string, flags Flags, argv []string) (*spec.Spec, error) {
 	}
 	p, problems := merge(p, top, l.Vars)
 	if len(problems) > 0 {
-		return nil, fmt.Errorf("flags: %s", problems[0])
+		return nil, fmt.Errorf("flags: %s", flagNames.Replace(problems[0]))
 	}
 	s, err := l.Spec(p)
 	if err != nil {
@@ -227,6 +255,9 @@ func (l *Loader) Spec(p *Profile) (*spec.Spec, error) {
 	}
 	return s, nil
 }
+
+// flagNames turns the profile keys of a problem with the flags into the flags.
+var flagNames = strings.NewReplacer("seccomp.deny: \"!", "--seccomp-allow \"", "filesystem.", "--", "capabilities.add", "--cap-add", "env.unset", "--unsetenv")
 
 func deref[T any](p *T, def T) T {
 	if p == nil {

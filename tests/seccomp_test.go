@@ -302,3 +302,15 @@ func TestStrictProfileRefusesNetlinkSockets(t *testing.T) {
 	}
 	mustSh(t, nil, "ip link show lo >/dev/null")
 }
+
+func TestSeccompFlagsAllowAndDenyOnTopOfTheProfile(t *testing.T) {
+	mustSh(t, []string{"--seccomp-allow", "unshare"}, "unshare -U true")
+	wantFail(t, []string{"--seccomp-deny", "uname"}, "uname")
+	mustSh(t, nil, "uname >/dev/null")
+	if r := run(t, []string{"--seccomp-allow", "getpid"}, "true"); r.code != 125 || !strings.Contains(r.stderr, "--seccomp-allow \"getpid\" removes nothing") {
+		t.Fatalf("allowing what no profile denies: %s", r)
+	}
+	if out := mustSh(t, []string{"--no-seccomp"}, "grep Seccomp: /proc/self/status"); !strings.Contains(out, "0") {
+		t.Fatalf("--no-seccomp: %q", out)
+	}
+}
