@@ -65,8 +65,8 @@ func fatal(err error) {
 
 // RunCmd is `sbx run`: a profile, with every flag given laid over it.
 type RunCmd struct {
-	Profile    string   `name:"profile" placeholder:"NAME|FILE" help:"Profile to start from (default: default); see sbx profile list."`
-	SeccompLog bool     `name:"seccomp-log" help:"Log the syscalls the profile denies instead of denying them (to write a profile)."`
+	Profile      string   `name:"profile" placeholder:"NAME|FILE" help:"Profile to start from (default: default); see sbx profile list."`
+	SeccompLog   bool     `name:"seccomp-log" help:"Log the syscalls the profile denies instead of denying them (to write a profile)."`
 	SeccompAllow []string `name:"seccomp-allow" placeholder:"SYSCALL|@GROUP" help:"Take a syscall or group out of the profile's seccomp denials."`
 	SeccompDeny  []string `name:"seccomp-deny" placeholder:"SYSCALL|@GROUP" help:"Deny a syscall or group too, with the profile's errno."`
 	NoSeccomp    bool     `name:"no-seccomp" help:"Run without the syscall filter."`
@@ -74,27 +74,27 @@ type RunCmd struct {
 	Hide         []string `name:"hide" placeholder:"PATH" help:"Cover a path with an empty read-only directory (or file)."`
 	Dir          []string `name:"dir" placeholder:"PATH" help:"Make an empty directory."`
 	Symlink      []string `name:"symlink" placeholder:"TARGET:LINK" help:"Make a symlink LINK pointing to TARGET."`
-	UID        *uint32  `name:"uid" help:"User id seen inside (default: your own)."`
-	GID        *uint32  `name:"gid" help:"Group id seen inside (default: your own)."`
-	MapUsers   string   `name:"map-users" enum:",self,auto" default:"" help:"auto: map your whole subordinate id range (/etc/subuid, /etc/subgid) through newuidmap/newgidmap."`
-	Net        string   `name:"net" enum:",none,host,slirp" default:"" help:"Network: none (a new namespace with only loopback), host (share the host's) or slirp (its own namespace, reaching out through sbx's user-mode network). Default: the profile's."`
-	Sys        string   `name:"sys" enum:",none,ro" default:"" help:"/sys: none, or ro (read-only). Default: the profile's."`
-	Bind       []string `name:"bind" placeholder:"SRC[:DST]" help:"Bind a host path read-write."`
-	ROBind     []string `name:"ro-bind" placeholder:"SRC[:DST]" help:"Bind a host path read-only (submounts too)."`
-	DevBind    []string `name:"dev-bind" placeholder:"SRC[:DST]" help:"Bind a host path with device nodes usable."`
-	Tmpfs      []string `name:"tmpfs" placeholder:"DIR" help:"Mount a fresh tmpfs."`
-	Hostname   string   `name:"hostname" help:"Hostname inside (default: the profile's, sbx)."`
-	CapAdd     []string `name:"cap-add" placeholder:"CAP" help:"Keep this capability (e.g. CAP_NET_RAW); all others are dropped."`
-	PassFD     []int    `name:"pass-fd" placeholder:"N" help:"Pass this file descriptor to the command."`
-	Setenv     []string `name:"setenv" placeholder:"K=V" help:"Set an environment variable."`
-	Unsetenv   []string `name:"unsetenv" placeholder:"K" help:"Remove an environment variable."`
-	KeepEnv    bool     `name:"keep-env" help:"Keep the whole environment instead of a clean one."`
-	Chdir      string   `name:"chdir" placeholder:"DIR" help:"Working directory inside (default: yours when visible, else /)."`
-	NewSession bool     `name:"new-session" help:"Start the command in a new session, detached from the terminal."`
-	NetFlags   `embed:""`
-	LimitFlags `embed:""`
-	RootFlags  `embed:""`
-	Command    []string `arg:"" optional:"" passthrough:"partial" name:"command" help:"The command and its arguments (with --image, default: the image's)."`
+	UID          *uint32  `name:"uid" help:"User id seen inside (default: your own)."`
+	GID          *uint32  `name:"gid" help:"Group id seen inside (default: your own)."`
+	MapUsers     string   `name:"map-users" enum:",self,auto" default:"" help:"auto: map your whole subordinate id range (/etc/subuid, /etc/subgid) through newuidmap/newgidmap."`
+	Net          string   `name:"net" enum:",none,host,slirp" default:"" help:"Network: none (a new namespace with only loopback), host (share the host's) or slirp (its own namespace, reaching out through sbx's user-mode network). Default: the profile's."`
+	Sys          string   `name:"sys" enum:",none,ro" default:"" help:"/sys: none, or ro (read-only). Default: the profile's."`
+	Bind         []string `name:"bind" placeholder:"SRC[:DST]" help:"Bind a host path read-write."`
+	ROBind       []string `name:"ro-bind" placeholder:"SRC[:DST]" help:"Bind a host path read-only (submounts too)."`
+	DevBind      []string `name:"dev-bind" placeholder:"SRC[:DST]" help:"Bind a host path with device nodes usable."`
+	Tmpfs        []string `name:"tmpfs" placeholder:"DIR" help:"Mount a fresh tmpfs."`
+	Hostname     string   `name:"hostname" help:"Hostname inside (default: the profile's, sbx)."`
+	CapAdd       []string `name:"cap-add" placeholder:"CAP" help:"Keep this capability (e.g. CAP_NET_RAW); all others are dropped."`
+	PassFD       []int    `name:"pass-fd" placeholder:"N" help:"Pass this file descriptor to the command."`
+	Setenv       []string `name:"setenv" placeholder:"K=V" help:"Set an environment variable."`
+	Unsetenv     []string `name:"unsetenv" placeholder:"K" help:"Remove an environment variable."`
+	KeepEnv      bool     `name:"keep-env" help:"Keep the whole environment instead of a clean one."`
+	Chdir        string   `name:"chdir" placeholder:"DIR" help:"Working directory inside (default: yours when visible, else /)."`
+	NewSession   bool     `name:"new-session" help:"Start the command in a new session, detached from the terminal."`
+	NetFlags     `embed:""`
+	LimitFlags   `embed:""`
+	RootFlags    `embed:""`
+	Command      []string `arg:"" optional:"" passthrough:"partial" name:"command" help:"The command and its arguments (with --image, default: the image's)."`
 }
 
 func (r *RunCmd) Run() error {
