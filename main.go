@@ -88,6 +88,7 @@ type RunCmd struct {
 	PassFD       []int    `name:"pass-fd" placeholder:"N" help:"Pass this file descriptor to the command."`
 	Setenv       []string `name:"setenv" placeholder:"K=V" help:"Set an environment variable."`
 	Unsetenv     []string `name:"unsetenv" placeholder:"K" help:"Remove an environment variable."`
+	PassEnv      []string `name:"pass-env" placeholder:"K" help:"Keep this variable from your environment (a clean one keeps only a few)."`
 	KeepEnv      bool     `name:"keep-env" help:"Keep the whole environment instead of a clean one."`
 	Chdir        string   `name:"chdir" placeholder:"DIR" help:"Working directory inside (default: yours when visible, else /)."`
 	NewSession   bool     `name:"new-session" help:"Start the command in a new session, detached from the terminal."`
@@ -119,7 +120,7 @@ func (r *RunCmd) spec() (*spec.Spec, error) {
 		UID: r.UID, GID: r.GID, MapUsers: r.MapUsers, Net: r.Net, Sys: r.Sys,
 		Bind: r.Bind, ROBind: r.ROBind, DevBind: r.DevBind, Tmpfs: r.Tmpfs,
 		Hostname: r.Hostname, CapAdd: r.CapAdd, PassFD: r.PassFD,
-		Setenv: r.Setenv, Unsetenv: r.Unsetenv, KeepEnv: r.KeepEnv,
+		Setenv: r.Setenv, Unsetenv: r.Unsetenv, PassEnv: r.PassEnv, KeepEnv: r.KeepEnv,
 		Chdir: r.Chdir, NewSession: r.NewSession, SeccompLog: r.SeccompLog,
 		SeccompAllow: r.SeccompAllow, SeccompDeny: r.SeccompDeny, NoSeccomp: r.NoSeccomp, NoLandlock: r.NoLandlock,
 		Hide: r.Hide, Dir: r.Dir, Symlink: r.Symlink,

@@ -45,6 +45,11 @@ func check(file string, data []byte, p *Profile) Problems {
 			bad("env.set", "%q is not a variable name", k)
 		}
 	}
+	for _, e := range append(append([]Entry{}, p.Env.Pass...), p.Env.Unset...) {
+		if strings.ContainsAny(e.Body(), "= \x00$") {
+			bad("env", "%q is not a variable name", e.Body())
+		}
+	}
 	f := &p.Filesystem
 	for _, l := range f.mountLists() {
 		for _, e := range *l.entries {

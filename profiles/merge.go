@@ -30,6 +30,7 @@ func merge(base, over *Profile, v Vars) (*Profile, []string) {
 			Keep:  pick(base.Env.Keep, over.Env.Keep),
 			Set:   mergeMap(base.Env.Set, over.Env.Set),
 			Unset: mergeEntries("env.unset", base.Env.Unset, over.Env.Unset, Entry.Body, note),
+			Pass:  mergeEntries("env.pass", base.Env.Pass, over.Env.Pass, Entry.Body, note),
 		},
 		Filesystem: mergeFilesystem(base.Filesystem, over.Filesystem, v, note),
 		Network: Network{

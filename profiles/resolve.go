@@ -34,6 +34,7 @@ type Flags struct {
 	PassFD     []int
 	Setenv     []string
 	Unsetenv   []string
+	PassEnv    []string
 	KeepEnv    bool
 	Chdir      string
 	NewSession bool
@@ -105,6 +106,7 @@ func (f Flags) Profile() (*Profile, error) {
 		p.Env.Set[k] = v
 	}
 	p.Env.Unset = entries("unsetenv", f.Unsetenv)
+	p.Env.Pass = entries("pass-env", f.PassEnv)
 	if f.KeepEnv {
 		p.Env.Keep = &f.KeepEnv
 	}
@@ -220,10 +222,17 @@ func (l *Loader) Spec(p *Profile) (*spec.Spec, error) {
 		return nil, err
 	}
 	var set, unset []string
-	for k, val := range p.Env.Set {
-		set = append(set, k+"="+val)
+	for _, e := range p.Env.Pass {
+		if val, ok := os.LookupEnv(e.Body()); ok {
+			set = append(set, e.Body()+"="+val)
+		}
 	}
-	sort.Strings(set)
+	var own []string
+	for k, val := range p.Env.Set {
+		own = append(own, k+"="+val)
+	}
+	sort.Strings(own)
+	set = append(set, own...)
 	for _, e := range p.Env.Unset {
 		unset = append(unset, e.Body())
 	}

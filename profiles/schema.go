@@ -32,11 +32,12 @@ type Run struct {
 	PassFDs    []int     `toml:"pass_fds,omitempty"` // replaces, does not merge
 }
 
-// Env is the command's environment (--keep-env, --setenv, --unsetenv).
+// Env is the command's environment (--keep-env, --setenv, --unsetenv, --pass-env).
 type Env struct {
 	Keep  *bool             `toml:"keep,omitempty"`
 	Set   map[string]string `toml:"set,omitempty"` // merges key by key
 	Unset []Entry           `toml:"unset,omitempty"`
+	Pass  []Entry           `toml:"pass,omitempty"` // names kept from the caller's environment when set there
 }
 
 // Filesystem is the sandbox's root and the mounts on it (--bind, --ro-bind,

@@ -190,3 +190,13 @@ func TestProfileLimitsAndNetworkReachTheSandbox(t *testing.T) {
 		t.Fatalf("--nofile over the profile: %q", out)
 	}
 }
+
+func TestPassEnvKeepsOnlyTheNamedVariables(t *testing.T) {
+	unprivileged(t)
+	cmd := sbxCommand(t, t.Context(), "run", "--pass-env", "SBX_T_KEEP", "--", "sh", "-c", "echo ${SBX_T_KEEP:-unset} ${SBX_T_DROP:-unset}")
+	cmd.Env = append(os.Environ(), "SBX_T_KEEP=kept", "SBX_T_DROP=dropped")
+	out, err := cmd.Output()
+	if err != nil || string(out) != "kept unset\n" {
+		t.Fatalf("got %q (%v), want only the passed variable", out, err)
+	}
+}
