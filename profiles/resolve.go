@@ -157,7 +157,7 @@ func Resolve(ref string, flags Flags, argv []string) (*spec.Spec, error) {
 	}
 	p, src, err := l.Load(ref)
 	if err != nil {
-		return nil, err
+		return nil, oneLine(err)
 	}
 	top, err := flags.Profile()
 	if err != nil {
@@ -267,6 +267,16 @@ func (l *Loader) Spec(p *Profile) (*spec.Spec, error) {
 
 // flagNames turns the profile keys of a problem with the flags into the flags.
 var flagNames = strings.NewReplacer("seccomp.deny: \"!", "--seccomp-allow \"", "filesystem.", "--", "capabilities.add", "--cap-add", "env.unset", "--unsetenv")
+
+// oneLine keeps sbx run's failure to one line: the first problem, and
+// where to see the rest.
+func oneLine(err error) error {
+	var ps Problems
+	if errors.As(err, &ps) && len(ps) > 1 {
+		return fmt.Errorf("%v (and %d more: sbx profile check %s)", ps[0], len(ps)-1, ps[0].File)
+	}
+	return err
+}
 
 func deref[T any](p *T, def T) T {
 	if p == nil {

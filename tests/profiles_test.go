@@ -61,6 +61,7 @@ func TestBrokenProfilesExit125WithFileAndLine(t *testing.T) {
 		name, text, want string
 	}{
 		{"unknown-key.toml", "[filesystem]\nro_bind = [\"/opt\"]\nrw_bind = [\"/srv\"]\n", `:3: unknown key "filesystem.rw_bind"`},
+		{"two-unknown-keys.toml", "[run]\nhostnam = \"x\"\nuidd = 0\n", `:2: unknown key "run.hostnam" (and 1 more: sbx profile check `},
 		{"wrong-type.toml", "[run]\n\nhostname = 7\n", ":3: run.hostname: incompatible types"},
 		{"unknown-syscall.toml", "[seccomp]\ndeny = [\"ptrace\",\n  \"ptrac\"]\n", `:2: seccomp.deny: unknown syscall "ptrac"`},
 		{"cycle.toml", "include = [\"a.toml\"]\n", ":2: include cycle: " + filepath.Join(dir, "a.toml") + " -> " + filepath.Join(dir, "b.toml") + " -> " + filepath.Join(dir, "a.toml")},
