@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -303,6 +305,28 @@ func TestImportedDockerArchiveRuns(t *testing.T) {
 	mustRun(t, "image", "import", "--store", store, archive)
 	if out := mustRun(t, "run", "--store", store, "--image", "example.org/saved:v1"); out != "base motd\n" {
 		t.Fatalf("imported image: %q", out)
+	}
+}
+
+func TestImportedOCILayoutTarRuns(t *testing.T) {
+	unprivileged(t)
+	img := imageOf(t, v1.Config{Cmd: []string{"/bin/cat", "/etc/motd"}}, busyboxLayer(t))
+	dir := filepath.Join(t.TempDir(), "oci")
+	lp, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lp.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "v2"})); err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(t.TempDir(), "oci.tar")
+	if out, err := exec.Command("tar", "-C", dir, "-cf", archive, ".").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v %s", err, out)
+	}
+	store := t.TempDir()
+	mustRun(t, "image", "import", "--store", store, "--ref", "example.org/oci:v2", archive)
+	if out := mustRun(t, "run", "--store", store, "--image", "example.org/oci:v2"); out != "base motd\n" {
+		t.Fatalf("imported OCI layout: %q", out)
 	}
 }
 

@@ -108,3 +108,23 @@ func TestMissingFuseOverlayfsIsOneClearError(t *testing.T) {
 		t.Fatalf("want exit 125 and one line naming fuse-overlayfs, got %v: %q", err, out)
 	}
 }
+
+// TestFuseHelperIsOutOfTheCommandsReach attacks the fuse-overlayfs helper,
+// which runs in a mount namespace that still sees the host's tree: the
+// command must not reach that tree through /proc/PID/root, nor read the
+// helper's memory or environment.
+func TestFuseHelperIsOutOfTheCommandsReach(t *testing.T) {
+	out := mustSh(t, []string{"--overlay", "--overlay-driver", "fuse"}, `
+		n=0
+		for p in /proc/[0-9]*; do
+			case "$(tr '\0' '\n' < $p/cmdline | head -n1)" in */fuse-overlayfs) ;; *) continue ;; esac
+			n=$((n+1))
+			ls $p/root/ >/dev/null 2>&1 && echo "reached $p/root"
+			cat $p/environ >/dev/null 2>&1 && echo "read $p/environ"
+			head -c1 $p/mem >/dev/null 2>&1 && echo "read $p/mem"
+		done
+		echo "helpers: $n"`)
+	if strings.Contains(out, "reached") || strings.Contains(out, "read ") || strings.Contains(out, "helpers: 0") {
+		t.Fatalf("the fuse-overlayfs helper is within the command's reach (or absent): %q", out)
+	}
+}
