@@ -24,6 +24,9 @@ type msg struct {
 	Pid    int        `json:"pid,omitempty"`    // kindStarted: the command's pid inside
 	// HostPid is the command's pid in the parent's PID namespace.
 	HostPid int `json:"host_pid,omitempty"`
+	// Foreground says, with kindContinue, that sbx has the terminal's
+	// foreground again and the command is to get it.
+	Foreground bool `json:"foreground,omitempty"`
 	// Program is the compiled seccomp filter (kindSeccomp).
 	Program []byte `json:"program,omitempty"`
 	// Exec is a request to start another process in the sandbox (sbx enter).
@@ -42,14 +45,16 @@ type ExecRequest struct {
 }
 
 const (
-	kindSpec    = "spec"    // parent → init: the sandbox to build
-	kindSeccomp = "seccomp" // parent → init: the compiled filter, right after the spec
-	kindTap     = "tap"     // init → parent: the TAP fd, attached
-	kindStarted = "started" // init → parent: the command runs
-	kindError   = "error"   // init → parent: set-up failed
-	kindExit    = "exit"    // init → parent: the command ended
-	kindExec    = "exec"    // parent → init: start another process (fds attached)
-	kindSignal  = "signal"  // parent → init: signal an entered process
+	kindSpec     = "spec"     // parent → init: the sandbox to build
+	kindSeccomp  = "seccomp"  // parent → init: the compiled filter, right after the spec
+	kindTap      = "tap"      // init → parent: the TAP fd, attached
+	kindStarted  = "started"  // init → parent: the command runs
+	kindError    = "error"    // init → parent: set-up failed
+	kindExit     = "exit"     // init → parent: the command ended
+	kindExec     = "exec"     // parent → init: start another process (fds attached)
+	kindStopped  = "stopped"  // init → parent: the terminal stopped the command (^Z)
+	kindContinue = "continue" // parent → init: resume the command (fg or bg in the user's shell)
+	kindSignal   = "signal"   // parent → init: signal an entered process
 )
 
 // conn is one end of the control socket.

@@ -30,7 +30,7 @@ func readRequests(ctl conn) <-chan request {
 			if err != nil {
 				return
 			}
-			if m.Kind != kindExec && m.Kind != kindSignal {
+			if m.Kind != kindExec && m.Kind != kindSignal && m.Kind != kindContinue {
 				closeFiles(files)
 				continue
 			}

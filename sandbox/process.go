@@ -107,7 +107,9 @@ func unwrapPathError(err error) error {
 // superviseCommand is init's life as PID 1: start the command, pass on
 // the signals the parent forwards, reap every process that ends (orphans
 // are re-parented to init), and when the command ends, kill whatever is
-// left and report its status.
+// left and report its status. A command stopped by the terminal (^Z) is
+// reported, so that sbx stops too and the user's shell gets the terminal
+// back; the parent's continue message (fg, bg) resumes it.
 func superviseCommand(ctl conn, s *spec.Spec, keep []uintptr) (int, error) {
 	sigs := make(chan os.Signal, 64)
 	signal.Notify(sigs, append([]os.Signal{unix.SIGCHLD}, forwarded...)...)
@@ -119,7 +121,8 @@ func superviseCommand(ctl conn, s *spec.Spec, keep []uintptr) (int, error) {
 	reqs := readRequests(ctl)
 	others := entered{}
 	for {
-		if ws, done := reap(pid, func(p int, ws unix.WaitStatus) { others.ended(ctl, p, ws) }); done {
+		ws, done, stopped := reap(pid, func(p int, ws unix.WaitStatus) { others.ended(ctl, p, ws) })
+		if done {
 			code, sig := 0, 0
 			switch {
 			case ws.Exited():
@@ -133,6 +136,9 @@ func superviseCommand(ctl conn, s *spec.Spec, keep []uintptr) (int, error) {
 			ctl.send(msg{Kind: kindExit, Code: code, Signal: sig})
 			return code, nil
 		}
+		if stopped {
+			ctl.send(msg{Kind: kindStopped})
+		}
 		select {
 		case sig := <-sigs:
 			if sig != unix.SIGCHLD {
@@ -143,28 +149,46 @@ func superviseCommand(ctl conn, s *spec.Spec, keep []uintptr) (int, error) {
 				reqs = nil
 				continue
 			}
+			if r.m.Kind == kindContinue {
+				if r.m.Foreground {
+					giveTerminal(pid)
+				}
+				unix.Kill(-pid, unix.SIGCONT)
+				continue
+			}
 			others.handle(ctl, s, keep, r)
 		}
 	}
 }
 
-// reap collects every ended child and reports whether pid was among them;
-// other is told of every other child that ended.
-func reap(pid int, other func(int, unix.WaitStatus)) (unix.WaitStatus, bool) {
-	var main unix.WaitStatus
-	found := false
+// giveTerminal makes the command's process group the terminal's
+// foreground. init is not in the foreground itself, so the kernel would
+// stop it with SIGTTOU for asking, unless it ignores that signal meanwhile.
+func giveTerminal(pgid int) {
+	signal.Ignore(unix.SIGTTOU)
+	defer signal.Reset(unix.SIGTTOU)
+	unix.IoctlSetPointerInt(0, unix.TIOCSPGRP, pgid)
+}
+
+// reap collects every ended child and reports whether pid was among them,
+// or was stopped (by ^Z at the terminal, say); other is told of every other
+// child that ended.
+func reap(pid int, other func(int, unix.WaitStatus)) (main unix.WaitStatus, done, stopped bool) {
 	for {
 		var ws unix.WaitStatus
-		p, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		p, err := unix.Wait4(-1, &ws, unix.WNOHANG|unix.WUNTRACED, nil)
 		if err == unix.EINTR {
 			continue
 		}
 		if p <= 0 || err != nil {
-			return main, found
+			return main, done, stopped
 		}
-		if p == pid {
-			main, found = ws, true
-		} else if other != nil {
+		switch {
+		case ws.Stopped():
+			stopped = stopped || p == pid
+		case p == pid:
+			main, done = ws, true
+		case other != nil:
 			other(p, ws)
 		}
 	}

@@ -201,6 +201,16 @@ func run(s *spec.Spec) (int, error) {
 			case kindExit, kindError:
 				mm := m
 				result = &mm
+			case kindStopped:
+				// Stop sbx itself, so the user's shell sees its job
+				// stopped and takes the terminal back; fg or bg continue
+				// sbx, which then resumes the command.
+				unix.Kill(unix.Getpid(), unix.SIGSTOP)
+				fg := false
+				if pg, err := unix.IoctlGetInt(0, unix.TIOCGPGRP); err == nil && pg == unix.Getpgrp() {
+					fg = true
+				}
+				ctl.send(msg{Kind: kindContinue, Foreground: fg})
 			}
 			// Init has killed everything else before it reports the
 			// command's end; like bubblewrap's monitor, sbx passes the
@@ -209,7 +219,9 @@ func run(s *spec.Spec) (int, error) {
 			// first. Pdeathsig ends init should it linger.
 			if m.Kind == kindExit && cg == nil {
 				waited = true
-				return exitStatus(s, cg, result), nil
+				code := exitStatus(s, cg, result)
+				sup.exited(code)
+				return code, nil
 			}
 		}
 	}

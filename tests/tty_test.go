@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -95,5 +96,70 @@ func TestShellInATerminalHasJobControlAndATTY(t *testing.T) {
 	}
 	if cmd.ProcessState.ExitCode() != 4 {
 		t.Errorf("exit status %v, want 4:\n%s", err, got)
+	}
+}
+
+// ptyShell runs an interactive bash of the host (not sandboxed) on a new
+// pty, as a user's terminal would, and returns a writer and the output so far.
+func ptyShell(t *testing.T) (send func(string), output func() string, wait func()) {
+	t.Helper()
+	unprivileged(t)
+	m, s := openPty(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	cmd := exec.CommandContext(ctx, "/bin/bash", "--norc", "--noprofile", "-i")
+	cmd.Env = append(os.Environ(), "PS1=$ ", "SBX="+sbxPath(t))
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = s, s, s
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	var mu sync.Mutex
+	var out strings.Builder
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := m.Read(buf)
+			mu.Lock()
+			out.Write(buf[:n])
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	send = func(line string) {
+		m.Write([]byte(line))
+		time.Sleep(400 * time.Millisecond)
+	}
+	output = func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return out.String()
+	}
+	wait = func() {
+		cmd.Wait()
+		cancel()
+		m.Close()
+	}
+	return send, output, wait
+}
+
+func TestCtrlZStopsSbxAndFgResumesTheCommand(t *testing.T) {
+	send, output, wait := ptyShell(t)
+	time.Sleep(300 * time.Millisecond)
+	send(`"$SBX" run -- /bin/sh -c 'read x; echo got-$x; sleep 100'` + "\n")
+	send("\x1a") // ^Z: the shell must get the terminal back
+	send("echo shell-$((40+2))\n")
+	send("fg\n")
+	send("hello\n")
+	send("\x03")
+	send("echo rc-$?; exit\n")
+	wait()
+	got := output()
+	for _, want := range []string{"Stopped", "shell-42", "got-hello", "rc-130"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("terminal session lacks %q:\n%s", want, got)
+		}
 	}
 }
