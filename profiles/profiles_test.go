@@ -289,7 +289,7 @@ func TestBrowserProfileAllowsNamespacesButNotSetns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ruled(s, "unshare") != 0 || ruled(s, "clone") != 0 || !denied(s, 1)["setns"] || !denied(s, 1)["ptrace"] {
+	if ruled(s, "unshare") != 0 || ruled(s, "clone") != 0 || ruled(s, "chroot") != 0 || !denied(s, 1)["setns"] || !denied(s, 1)["ptrace"] || !denied(s, 1)["mount"] {
 		t.Fatalf("browser seccomp: %+v", s.Seccomp.Rules)
 	}
 }

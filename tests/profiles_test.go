@@ -201,3 +201,13 @@ func TestPassEnvKeepsOnlyTheNamedVariables(t *testing.T) {
 		t.Fatalf("got %q (%v), want only the passed variable", out, err)
 	}
 }
+
+// Browsers sandbox their content processes in user namespaces of their own
+// and chroot them: the browser profile allows exactly that, default not.
+func TestBrowserProfileAllowsNestedUserNamespacesAndChrootDefaultDoesNot(t *testing.T) {
+	script := "unshare -Ur sh -c 'mkdir -p /tmp/e && chroot /tmp/e /nothing; echo chroot=$?'"
+	if out := mustSh(t, []string{"--profile", "browser"}, script); out != "chroot=127\n" {
+		t.Fatalf("browser: %q, want the chroot to work (and only the missing command to fail)", out)
+	}
+	wantFail(t, nil, "unshare -Ur true")
+}
