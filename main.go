@@ -77,7 +77,7 @@ type RunCmd struct {
 	UID          *uint32  `name:"uid" help:"User id seen inside (default: your own)."`
 	GID          *uint32  `name:"gid" help:"Group id seen inside (default: your own)."`
 	MapUsers     string   `name:"map-users" enum:",self,auto" default:"" help:"auto: map your whole subordinate id range (/etc/subuid, /etc/subgid) through newuidmap/newgidmap."`
-	Net          string   `name:"net" enum:",none,host,slirp" default:"" help:"Network: none (a new namespace with only loopback), host (share the host's) or slirp (its own namespace, reaching out through sbx's user-mode network). Default: the profile's."`
+	Net          string   `name:"net" enum:",none,host,slirp,slirp4netns,pasta" default:"" help:"Network: none (a new namespace with only loopback), host (share the host's), slirp (its own namespace, reaching out through sbx's built-in user-mode network), or slirp4netns where installed. Default: the profile's."`
 	Sys          string   `name:"sys" enum:",none,ro" default:"" help:"/sys: none, or ro (read-only). Default: the profile's."`
 	Bind         []string `name:"bind" placeholder:"SRC[:DST]" help:"Bind a host path read-write."`
 	ROBind       []string `name:"ro-bind" placeholder:"SRC[:DST]" help:"Bind a host path read-only (submounts too)."`

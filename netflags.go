@@ -20,7 +20,7 @@ type NetFlags struct {
 
 // apply checks the flags and puts them into n.
 func (f *NetFlags) apply(n *spec.Net) error {
-	if n.Mode != spec.NetSlirp {
+	if n.Mode != spec.NetSlirp && n.Mode != spec.NetSlirp4netns && n.Mode != spec.NetPasta {
 		for name, set := range map[string]bool{
 			"-p": len(f.Publish) > 0, "--allow": len(f.Allow) > 0, "--deny": len(f.Deny) > 0,
 			"--allow-host-loopback": f.AllowHostLoopback, "--ipv6": f.IPv6, "--net-log": f.NetLog != "", "--dns": len(f.DNS) > 0,

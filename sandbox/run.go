@@ -149,6 +149,9 @@ func run(s *spec.Spec) (int, error) {
 	if err := cg.enter(pid); err != nil {
 		return 0, err
 	}
+	if err := netw.startExternal(s, pid); err != nil {
+		return 0, err
+	}
 	sup, err := supervise(s, pid, cg, ctl)
 	if err != nil {
 		return 0, err

@@ -12,8 +12,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -179,4 +182,76 @@ func TestSlirpDomainRuleOpensOnlyWhatItsDNSAnswersReturned(t *testing.T) {
 	if len(lines) != 3 || !strings.HasSuffix(lines[0], "curl=7") || lines[1] != "other=2" || lines[2] != "api-server curl=0" {
 		t.Fatalf("domain rule: %s", r)
 	}
+}
+
+// slirp4netnsInstalled skips where slirp4netns is missing (the set-up
+// script installs it).
+func slirp4netnsInstalled(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("slirp4netns"); err != nil {
+		t.Skip("slirp4netns is not installed")
+	}
+}
+
+func TestSlirp4netnsReachesHostLoopbackOnlyWhenAllowed(t *testing.T) {
+	slirp4netnsInstalled(t)
+	port := httpServer(t, "hello-through-slirp4netns")
+	url := fmt.Sprintf("http://10.0.2.2:%d/", port)
+	if out := mustSh(t, []string{"--net", "slirp4netns"}, curl(url)); strings.Contains(out, "hello-through") {
+		t.Fatalf("the host's loopback was reachable without --allow-host-loopback: %q", out)
+	}
+	if out := mustSh(t, []string{"--net", "slirp4netns", "--allow-host-loopback"}, curl(url)); !strings.Contains(out, "hello-through-slirp4netns curl=0") {
+		t.Fatalf("with --allow-host-loopback: %q", out)
+	}
+}
+
+func TestSlirp4netnsRefusesRulesItCannotApply(t *testing.T) {
+	slirp4netnsInstalled(t)
+	r := sbx(t, "run", "--net", "slirp4netns", "--allow", "10.0.0.0/8", "--", "/bin/echo", "command-ran")
+	if r.code != 125 || strings.Contains(r.stdout, "command-ran") || !strings.Contains(r.stderr, "--net slirp") {
+		t.Fatalf("egress rules with slirp4netns must stop sbx, not be ignored: %s", r)
+	}
+}
+
+func TestSlirp4netnsEndsWhenSbxIsKilled(t *testing.T) {
+	slirp4netnsInstalled(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := sbxCommand(t, ctx, "run", "--net", "slirp4netns", "--", "/bin/sleep", "1000")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var helper int
+	waitFor(10*time.Second, func() bool { helper = childNamed(cmd.Process.Pid, "slirp4netns"); return helper != 0 })
+	cmd.Process.Kill()
+	cmd.Wait()
+	if helper == 0 {
+		t.Fatal("no slirp4netns child of sbx seen")
+	}
+	if !waitFor(10*time.Second, func() bool { return syscall.Kill(helper, 0) != nil }) {
+		t.Fatalf("slirp4netns (pid %d) outlived the killed sbx", helper)
+	}
+}
+
+// childNamed returns the pid of a child of parent whose command is name, or 0.
+func childNamed(parent int, name string) int {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 || !strings.HasSuffix(s[:i], "("+name) {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) > 1 && f[1] == strconv.Itoa(parent) {
+			pid, _ := strconv.Atoi(e.Name())
+			return pid
+		}
+	}
+	return 0
 }
