@@ -147,8 +147,16 @@ func runStep(f []string) string {
 		a := netip.MustParseAddr(f[1])
 		unix.SetsockoptInt(fd, unix.SOL_IP, unix.IP_RECVERR, 1)
 		unix.Sendto(fd, []byte{8, 0, 0, 0, 0, 0, 0, 1, 'x'}, 0, &unix.SockaddrInet4{Addr: a.As4()})
-		if n, _ := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 5000); n == 0 {
-			return "timeout"
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, int(time.Until(deadline).Milliseconds()))
+			if err == unix.EINTR && time.Now().Before(deadline) {
+				continue // the Go runtime's preemption signal
+			}
+			if n <= 0 {
+				return "timeout"
+			}
+			break
 		}
 		buf := make([]byte, 100)
 		n, _, err := unix.Recvfrom(fd, buf, unix.MSG_DONTWAIT)
