@@ -328,3 +328,38 @@ func TestSeccompFlagsAllowAndDenyOnTopOfTheProfile(t *testing.T) {
 		t.Fatalf("--no-seccomp: %q", out)
 	}
 }
+
+func TestSeccompRuleActionsAndArgumentConditions(t *testing.T) {
+	dir := t.TempDir()
+	profile := func(name, rule string) string {
+		p := filepath.Join(dir, name+".toml")
+		if err := os.WriteFile(p, []byte("include = [\"default\"]\n[[seccomp.rule]]\n"+rule+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, c := range []struct {
+		name, rule string
+		code       int
+		stderr     string
+	}{
+		{"kill", `syscalls = ["uname"]` + "\naction = \"kill-process\"", 128 + 31, ""},
+		{"trap", `syscalls = ["uname"]` + "\naction = \"trap\"", 128 + 31, ""},
+		{"errno", `syscalls = ["uname"]` + "\naction = \"errno\"\nerrno = \"EACCES\"", 1, "Permission denied"},
+		{"log", `syscalls = ["uname"]` + "\naction = \"log\"", 0, ""},
+		// Only AF_INET6 sockets: an AF_INET one is made and its connection
+		// refused, the AF_INET6 one is never made.
+		{"cond", `syscalls = ["socket"]` + "\naction = \"errno\"\nerrno = \"EACCES\"\nargs = [{arg = 0, op = \"==\", value = \"AF_INET6\"}]", 1, "socket: Permission denied"},
+	} {
+		r := sbx(t, "run", "--profile", profile(c.name, c.rule), "--", "uname")
+		if c.name == "cond" {
+			r = sbx(t, "run", "--profile", profile(c.name, c.rule), "--", "bash", "-c", "echo >/dev/tcp/127.0.0.1/1; echo >/dev/tcp/::1/1")
+			if strings.Count(r.stderr, "Connection refused") != 2 { // bash says it twice for the AF_INET one
+				t.Errorf("cond: the AF_INET socket was refused too: %s", r)
+			}
+		}
+		if r.code != c.code || !strings.Contains(r.stderr, c.stderr) {
+			t.Errorf("%s: %s; want exit %d and %q on stderr", c.name, r, c.code, c.stderr)
+		}
+	}
+}
