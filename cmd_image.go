@@ -141,7 +141,7 @@ func (r *RunCmd) applyImage(s *spec.Spec) error {
 	}
 	img, err := findImage(st, r.Image)
 	if errors.Is(err, store.ErrNotFound) {
-		img, err = fetch.Pull(context.Background(), st, r.Image, fetch.Options{Progress: os.Stderr})
+		img, err = fetch.Pull(context.Background(), st, r.Image, fetchOptions())
 	}
 	if err != nil {
 		return err
@@ -228,6 +228,13 @@ func imageEnv(image, clean []string, keep bool, set []string) []string {
 	return out
 }
 
+// fetchOptions shows progress and the unpacker's notes on stderr.
+func fetchOptions() fetch.Options {
+	o := fetch.Options{Progress: os.Stderr}
+	o.Unpack.Note = func(n string) { fmt.Fprintf(os.Stderr, "sbx: note: %s\n", n) }
+	return o
+}
+
 // ImageCmd is `sbx image`.
 type ImageCmd struct {
 	Pull   ImagePullCmd   `cmd:"" help:"Pull an image from a registry (credentials from ~/.docker/config.json)."`
@@ -246,7 +253,7 @@ func (c *ImagePullCmd) Run(parent *ImageCmd) error {
 	if err != nil {
 		return err
 	}
-	_, err = fetch.Pull(context.Background(), st, c.Ref, fetch.Options{Progress: os.Stderr})
+	_, err = fetch.Pull(context.Background(), st, c.Ref, fetchOptions())
 	return err
 }
 
@@ -260,7 +267,7 @@ func (c *ImageImportCmd) Run(parent *ImageCmd) error {
 	if err != nil {
 		return err
 	}
-	imgs, err := fetch.Import(context.Background(), st, c.Path, c.Ref, fetch.Options{Progress: os.Stderr})
+	imgs, err := fetch.Import(context.Background(), st, c.Path, c.Ref, fetchOptions())
 	if err != nil {
 		return err
 	}

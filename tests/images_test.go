@@ -3,6 +3,7 @@ package tests
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"io"
 	stdlog "log"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -382,5 +384,78 @@ func TestHostileLayersAreRefusedOrNeutralised(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(store, "layers", l, "fs", "stolen2")); err == nil {
 			t.Fatal("the refused hard-link layer is in the store")
 		}
+	}
+}
+
+// stallingWriter passes a response through until half of it is written,
+// then tells the test and waits.
+type stallingWriter struct {
+	http.ResponseWriter
+	left    int
+	stalled chan<- struct{}
+	release <-chan struct{}
+}
+
+func (w *stallingWriter) Write(b []byte) (int, error) {
+	if w.left <= 0 {
+		return len(b), nil
+	}
+	if len(b) > w.left {
+		b = b[:w.left]
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.left -= n
+	if w.left <= 0 {
+		w.ResponseWriter.(http.Flusher).Flush()
+		w.stalled <- struct{}{}
+		<-w.release
+	}
+	return n, err
+}
+
+func TestKilledPullLeavesNoLayerAndTheNextPullWorks(t *testing.T) {
+	unprivileged(t)
+	reg := newRegistry(t)
+	base := busyboxLayer(t)
+	ref := reg.push(t, "t/base:1", imageOf(t, v1.Config{Cmd: []string{"/bin/cat", "/etc/motd"}}, base))
+	digest, _ := base.Digest()
+	size, _ := base.Size()
+	stalled, release := make(chan struct{}, 1), make(chan struct{})
+	defer close(release)
+	inner := reg.h
+	stall := true
+	reg.h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if stall && r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, digest.String()) {
+			stall = false
+			w = &stallingWriter{ResponseWriter: w, left: int(size / 2), stalled: stalled, release: release}
+		}
+		inner.ServeHTTP(w, r)
+	})
+	store := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := sbxCommand(t, ctx, "image", "pull", "--store", store, ref)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-stalled:
+	case <-ctx.Done():
+		t.Fatal("the pull never reached the layer")
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if l := layerDirs(t, store); len(l) != 0 {
+		t.Fatalf("a killed pull left layers in the store: %v", l)
+	}
+	if r := sbx(t, "run", "--store", store, "--image", "sha256:"+strings.Repeat("0", 12), "--", "/bin/true"); r.code != 125 {
+		t.Fatalf("nothing usable may be in the store: %s", r)
+	}
+	mustRun(t, "image", "pull", "--store", store, ref)
+	if out := mustRun(t, "run", "--store", store, "--image", ref); out != "base motd\n" {
+		t.Fatalf("after the killed pull: %q", out)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(store, "tmp")); len(ents) != 0 {
+		t.Fatalf("the next pull did not sweep the killed pull's litter: %v", ents)
 	}
 }

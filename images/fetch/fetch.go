@@ -83,6 +83,11 @@ func Pull(ctx context.Context, s *store.Store, ref string, opt Options) (store.I
 // says whether reading the compressed blobs is the cheap way (a registry)
 // or the uncompressed one (an archive of plain tars).
 func save(s *store.Store, img v1.Image, refs []string, compressed bool, opt Options) (store.Image, error) {
+	// Litter of pulls that were killed is swept when no pull is running.
+	if unlock, err := s.TryLock(); err == nil {
+		s.SweepTmp()
+		unlock()
+	}
 	unlock, err := s.Lock(false)
 	if err != nil {
 		return store.Image{}, err
