@@ -38,7 +38,7 @@ func (s *Store) ResolveUser(img Image, user string) (uid, gid uint32, err error)
 // user has no entry).
 func (s *Store) lookupID(img Image, file, name string, passwd bool) (id, group uint32, err error) {
 	if n, err := strconv.ParseUint(name, 10, 32); err == nil {
-		id, group = uint32(n), uint32(n)
+		id = uint32(n)
 		if !passwd {
 			return id, id, nil
 		}

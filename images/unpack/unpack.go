@@ -145,7 +145,7 @@ func (x *extractor) entry(hdr *tar.Header, body io.Reader) error {
 		}
 		x.dirs[name] = hdr
 		return nil
-	case tar.TypeReg, tar.TypeRegA:
+	case tar.TypeReg:
 		if err := x.regular(parent, base, body, mode); err != nil {
 			return err
 		}
