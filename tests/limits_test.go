@@ -86,17 +86,33 @@ func TestCPUAndNofileLimitsReachTheCommand(t *testing.T) {
 	}
 }
 
-func TestCgroupDirectoryIsGoneAfterTheSandboxEnds(t *testing.T) {
+func TestCgroupHasTheLimitsAndIsGoneAfterTheSandboxEnds(t *testing.T) {
 	name := uniqueName("cgroup")
-	cmd, _ := startSandbox(t, name, []string{"--memory", "64M", "--pids", "64"}, "sleep 60")
+	cmd, _ := startSandbox(t, name, []string{"--memory", "64M", "--pids", "64", "--cpus", "0.5"}, "sleep 60")
 	e := waitListed(t, name)
 	if len(e.Cgroup) == 0 {
 		t.Fatalf("sandbox with --memory has no cgroup: %+v", e)
 	}
+	want := map[string]string{
+		"memory.max": "67108864", "memory.limit_in_bytes": "67108864", // v2, v1
+		"pids.max": "64", "cpu.max": "50000 100000", "cpu.cfs_quota_us": "50000",
+	}
+	found := map[string]bool{}
 	for _, d := range e.Cgroup {
 		if _, err := os.Stat(filepath.Join(d, "cgroup.procs")); err != nil {
 			t.Fatalf("cgroup %s of a running sandbox: %v", d, err)
 		}
+		for f, v := range want {
+			if b, err := os.ReadFile(filepath.Join(d, f)); err == nil {
+				if got := strings.TrimSpace(string(b)); got != v {
+					t.Errorf("%s/%s = %s, want %s", d, f, got, v)
+				}
+				found[strings.SplitN(f, ".", 2)[0]] = true
+			}
+		}
+	}
+	if !found["memory"] || !found["pids"] || !found["cpu"] {
+		t.Fatalf("limits missing from the cgroup %v: found %v", e.Cgroup, found)
 	}
 	mustRun(t, "kill", name)
 	cmd.Wait()
