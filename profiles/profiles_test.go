@@ -484,3 +484,19 @@ func TestLimitsSectionBecomesTheSpecsLimits(t *testing.T) {
 		t.Fatalf("limits %+v", m)
 	}
 }
+
+func TestOverlayOnTheHostRootIsTheOverlayRootKindAsWithTheFlag(t *testing.T) {
+	l, dir, _ := testLoader(t)
+	write(t, dir, "ov.toml", "include = [\"default\"]\n[filesystem]\noverlay = true\npersist = \"~/keep\"\n")
+	p, _, err := l.Load("ov")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := l.Spec(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Root.Kind != spec.RootOverlay || s.Root.Persist != "/home/u/keep" {
+		t.Fatalf("root %+v", s.Root)
+	}
+}

@@ -169,7 +169,7 @@ func Resolve(ref string, flags Flags, argv []string) (*spec.Spec, error) {
 	}
 	s, err := l.Spec(p)
 	if err != nil {
-		return nil, fmt.Errorf("profile %s: %w", src.Name, err)
+		return nil, fmt.Errorf("%s: %w", src.Path, err)
 	}
 	s.Argv = argv
 	s.Profile = src.Name
@@ -345,6 +345,10 @@ func (l *Loader) fsSpec(p *Profile, s *spec.Spec) error {
 	f := p.Filesystem
 	s.Root = spec.Root{Kind: spec.RootKind(deref(f.Root, "host")), OverlayDriver: string(deref(f.OverlayDriver, "auto"))}
 	s.Root.Overlay = deref(f.Overlay, false)
+	if s.Root.Overlay && s.Root.Kind == spec.RootHost {
+		// As --overlay does: the host's system made writable through an overlay.
+		s.Root.Kind, s.Root.Overlay = spec.RootOverlay, false
+	}
 	for _, d := range []struct {
 		key  string
 		from *string
