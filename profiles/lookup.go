@@ -156,7 +156,7 @@ func (l *Loader) load(ref string, from *Source, stack []Source) (*Profile, Sourc
 		return nil, Source{}, ps
 	}
 	base := &Profile{}
-	for _, inc := range p.Include {
+	for _, inc := range includes(p, src) {
 		ip, _, err := l.load(inc, &src, append(stack, src))
 		if err != nil {
 			var ps Problems
@@ -176,6 +176,16 @@ func (l *Loader) load(ref string, from *Source, stack []Source) (*Profile, Sourc
 		return nil, Source{}, ps
 	}
 	return out, src, nil
+}
+
+// includes returns what a profile builds on. One that does not say starts
+// from the built-in default (or whatever "default" finds), so leaving a
+// section out never drops a protection; `include = []` starts from nothing.
+func includes(p *Profile, src Source) []string {
+	if p.Include == nil && src.Path != "builtin:"+DefaultProfile {
+		return []string{DefaultProfile}
+	}
+	return p.Include
 }
 
 // data0 re-reads a profile already read once, to point at its include line.

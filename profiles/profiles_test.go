@@ -500,3 +500,22 @@ func TestOverlayOnTheHostRootIsTheOverlayRootKindAsWithTheFlag(t *testing.T) {
 		t.Fatalf("root %+v", s.Root)
 	}
 }
+
+func TestAProfileWithoutIncludeStartsFromDefaultAndEmptyIncludeFromNothing(t *testing.T) {
+	l, dir, _ := testLoader(t)
+	write(t, dir, "implicit.toml", "[filesystem]\nbind = [\"/srv\"]\n")
+	write(t, dir, "bare.toml", "include = []\n[filesystem]\nbind = [\"/srv\"]\n")
+	for name, wantDenied := range map[string]bool{"implicit": true, "bare": false} {
+		p, _, err := l.Load(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := l.Spec(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if denied(s, 1)["mount"] != wantDenied {
+			t.Errorf("%s: mount denied %v, want %v", name, denied(s, 1)["mount"], wantDenied)
+		}
+	}
+}

@@ -14,6 +14,8 @@ func Show(p *Profile, src Source) ([]byte, error) {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# The profile %q from %s, with its includes applied.\n", src.Name, src.Path)
 	fmt.Fprintf(&b, "# Seccomp groups: %s\n", groupDoc())
+	// Everything is here already: the printed profile builds on nothing.
+	b.WriteString("include = []\n")
 	if err := toml.NewEncoder(&b).Encode(p); err != nil {
 		return nil, fmt.Errorf("print profile %s: %w", src.Name, err)
 	}

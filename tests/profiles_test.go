@@ -106,8 +106,8 @@ func TestProfileShowOutputPassesProfileCheck(t *testing.T) {
 	dir := t.TempDir()
 	for _, p := range builtinProfiles {
 		out := mustRun(t, "profile", "show", p)
-		if strings.Contains(out, "\ninclude") {
-			t.Errorf("%s: show output still has an include:\n%s", p, out)
+		if !strings.Contains(out, "\ninclude = []\n") {
+			t.Errorf("%s: show output must stand alone (include = []):\n%s", p, out)
 		}
 		f := writeProfile(t, dir, p+".toml", out)
 		if r := sbx(t, "profile", "check", f); r.code != 0 {
