@@ -143,7 +143,7 @@ func (f Flags) Profile() (*Profile, error) {
 		return nil, err
 	}
 	if ps := check("command line", nil, p); len(ps) > 0 {
-		return nil, errors.New(strings.ReplaceAll(ps[0].Msg, "filesystem.", ""))
+		return nil, errors.New(flagNames.Replace(ps[0].Msg))
 	}
 	return p, nil
 }
@@ -266,7 +266,10 @@ func (l *Loader) Spec(p *Profile) (*spec.Spec, error) {
 }
 
 // flagNames turns the profile keys of a problem with the flags into the flags.
-var flagNames = strings.NewReplacer("seccomp.deny: \"!", "--seccomp-allow \"", "filesystem.", "--", "capabilities.add", "--cap-add", "env.unset", "--unsetenv")
+var flagNames = strings.NewReplacer("seccomp.deny: \"!", "--seccomp-allow \"", "seccomp.deny", "--seccomp-deny",
+	"filesystem.ro_bind", "--ro-bind", "filesystem.dev_bind", "--dev-bind", "filesystem.", "--",
+	"capabilities.add", "--cap-add", "env.unset", "--unsetenv", "env.set", "--setenv", "env.pass", "--pass-env",
+	"run.chdir", "--chdir", "run.pass_fds", "--pass-fd", "run.hostname", "--hostname", "run.uid", "--uid", "run.gid", "--gid")
 
 // oneLine keeps sbx run's failure to one line: the first problem, and
 // where to see the rest.
