@@ -96,16 +96,29 @@ func TestRootfsIsReadOnlyUnlessOverlaid(t *testing.T) {
 	}
 }
 
-func TestMissingFuseOverlayfsIsOneClearError(t *testing.T) {
-	unprivileged(t)
+// sbxWithoutFuse runs sbx with a PATH where fuse-overlayfs cannot be found.
+func sbxWithoutFuse(t *testing.T, args ...string) (int, []string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := sbxCommand(t, ctx, "run", "--overlay", "--overlay-driver", "fuse", "--", "/bin/true")
+	cmd := sbxCommand(t, ctx, args...)
 	cmd.Env = append(os.Environ(), "PATH=/nonexistent")
-	out, err := cmd.CombinedOutput()
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if err == nil || cmd.ProcessState.ExitCode() != 125 || len(lines) != 1 || !strings.Contains(lines[0], "fuse-overlayfs") {
-		t.Fatalf("want exit 125 and one line naming fuse-overlayfs, got %v: %q", err, out)
+	out, _ := cmd.CombinedOutput()
+	return cmd.ProcessState.ExitCode(), strings.Split(strings.TrimSpace(string(out)), "\n")
+}
+
+func TestMissingFuseOverlayfsIsOneClearError(t *testing.T) {
+	code, lines := sbxWithoutFuse(t, "run", "--overlay", "--overlay-driver", "fuse", "--", "/bin/true")
+	if code != 125 || len(lines) != 1 || !strings.Contains(lines[0], "fuse-overlayfs") {
+		t.Fatalf("want exit 125 and one line naming fuse-overlayfs, got %d: %q", code, lines)
+	}
+}
+
+func TestNeitherOverlayDriverIsOneErrorNamingBoth(t *testing.T) {
+	// procfs cannot be an overlay lower, and fuse-overlayfs is not on PATH.
+	code, lines := sbxWithoutFuse(t, "run", "--rootfs", "/proc", "--overlay", "--", "/bin/true")
+	if code != 125 || len(lines) != 1 || !strings.Contains(lines[0], "fuse-overlayfs") || !strings.Contains(lines[0], "kernel's overlay") {
+		t.Fatalf("want exit 125 and one line naming both drivers, got %d: %q", code, lines)
 	}
 }
 
