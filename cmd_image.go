@@ -338,7 +338,7 @@ func (c *ImageRmCmd) Run(parent *ImageCmd) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("removed %s (%d layers freed)\n", ref, len(removed))
+		fmt.Printf("removed %s; layers freed: %d\n", ref, len(removed))
 	}
 	return nil
 }

@@ -109,6 +109,13 @@ func save(s *store.Store, img v1.Image, refs []string, compressed bool, opt Opti
 		return store.Image{}, fmt.Errorf("image %s: manifest lists %d layers, config %d", digest, len(layers), len(cf.RootFS.DiffIDs))
 	}
 	p := newProgress(opt.Progress)
+	if note := opt.Unpack.Note; note != nil && p.tty {
+		// A note must not land in the middle of the redrawn bar.
+		opt.Unpack.Note = func(n string) {
+			fmt.Fprint(p.w, "\r\x1b[K")
+			note(n)
+		}
+	}
 	out := store.Image{
 		Digest:   digest.String(),
 		Refs:     refs,
