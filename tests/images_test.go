@@ -2,77 +2,27 @@ package tests
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
-	"io"
-	stdlog "log"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/sbx-sandbox/sbx/images/imagetest"
 )
 
 // overlayDrivers are the two overlay implementations every overlay test runs with.
 var overlayDrivers = []string{"kernel", "fuse"}
-
-// tarEntry is one member of a test layer.
-type tarEntry struct {
-	name, link, body string
-	typ              byte
-	mode             int64
-}
-
-func layerOf(t *testing.T, entries ...tarEntry) v1.Layer {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, e := range entries {
-		typ := e.typ
-		if typ == 0 {
-			typ = tar.TypeReg
-		}
-		mode := e.mode
-		if mode == 0 {
-			mode = 0o644
-			if typ == tar.TypeDir {
-				mode = 0o755
-			}
-		}
-		hdr := &tar.Header{Name: e.name, Linkname: e.link, Typeflag: typ, Mode: mode}
-		if typ == tar.TypeReg {
-			hdr.Size = int64(len(e.body))
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			t.Fatal(err)
-		}
-		if typ == tar.TypeReg {
-			tw.Write([]byte(e.body))
-		}
-	}
-	tw.Close()
-	data := buf.Bytes()
-	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
-}
 
 // busyboxLayer is a small root filesystem: Debian's static busybox and the
 // applets the tests use, a passwd with root and app (1000).
@@ -82,84 +32,20 @@ func busyboxLayer(t *testing.T) v1.Layer {
 	if err != nil {
 		t.Skipf("static busybox missing (busybox-static, installed by make setup): %v", err)
 	}
-	e := []tarEntry{{name: "bin/", typ: tar.TypeDir}, {name: "bin/busybox", body: string(bb), mode: 0o755}}
+	e := []imagetest.Entry{{Name: "bin/", Typ: tar.TypeDir}, {Name: "bin/busybox", Body: string(bb), Mode: 0o755}}
 	for _, a := range []string{"sh", "cat", "id", "ls", "touch", "rm", "mkdir", "stat", "echo", "test", "pwd", "env", "cp", "tar", "gzip", "sha256sum", "wc", "find", "mount"} {
-		e = append(e, tarEntry{name: "bin/" + a, typ: tar.TypeSymlink, link: "busybox"})
+		e = append(e, imagetest.Entry{Name: "bin/" + a, Typ: tar.TypeSymlink, Link: "busybox"})
 	}
 	for _, d := range []string{"proc/", "dev/", "tmp/", "etc/", "root/", "srv/", "var/", "var/cache/"} {
-		e = append(e, tarEntry{name: d, typ: tar.TypeDir})
+		e = append(e, imagetest.Entry{Name: d, Typ: tar.TypeDir})
 	}
 	e = append(e,
-		tarEntry{name: "etc/passwd", body: "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/srv:/bin/sh\n"},
-		tarEntry{name: "etc/group", body: "root:x:0:\napp:x:1000:\n"},
-		tarEntry{name: "etc/motd", body: "base motd\n"},
-		tarEntry{name: "var/cache/old", body: "cached\n"},
+		imagetest.Entry{Name: "etc/passwd", Body: "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/srv:/bin/sh\n"},
+		imagetest.Entry{Name: "etc/group", Body: "root:x:0:\napp:x:1000:\n"},
+		imagetest.Entry{Name: "etc/motd", Body: "base motd\n"},
+		imagetest.Entry{Name: "var/cache/old", Body: "cached\n"},
 	)
-	return layerOf(t, e...)
-}
-
-func imageOf(t *testing.T, cfg v1.Config, layers ...v1.Layer) v1.Image {
-	t.Helper()
-	img, err := mutate.AppendLayers(empty.Image, layers...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture, cf.Config = "linux", runtime.GOARCH, cfg
-	img, err = mutate.ConfigFile(img, cf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
-}
-
-// testRegistry is a registry on loopback that logs the blobs it serves.
-type testRegistry struct {
-	host  string
-	mu    sync.Mutex
-	blobs []string
-	h     http.Handler
-}
-
-func newRegistry(t *testing.T) *testRegistry {
-	r := &testRegistry{h: registry.New(registry.Logger(stdlog.New(io.Discard, "", 0)))}
-	srv := httptest.NewServer(r)
-	t.Cleanup(srv.Close)
-	r.host = strings.TrimPrefix(srv.URL, "http://")
-	return r
-}
-
-func (r *testRegistry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	if req.Method == http.MethodGet && strings.Contains(req.URL.Path, "/blobs/") {
-		r.mu.Lock()
-		r.blobs = append(r.blobs, req.URL.Path[strings.LastIndex(req.URL.Path, "/")+1:])
-		r.mu.Unlock()
-	}
-	r.h.ServeHTTP(w, req)
-}
-
-func (r *testRegistry) served() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.blobs...)
-}
-
-// push stores img as repo:tag and returns the reference.
-func (r *testRegistry) push(t *testing.T, repoTag string, img v1.Image) string {
-	t.Helper()
-	ref := r.host + "/" + repoTag
-	n, err := name.ParseReference(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(n, img); err != nil {
-		t.Fatal(err)
-	}
-	return ref
+	return imagetest.Layer(t, e...)
 }
 
 func layerDirs(t *testing.T, store string) []string {
@@ -177,8 +63,8 @@ func layerDirs(t *testing.T, store string) []string {
 
 func TestPulledImageRunsWithItsConfig(t *testing.T) {
 	unprivileged(t)
-	reg := newRegistry(t)
-	ref := reg.push(t, "t/base:1", imageOf(t, v1.Config{
+	reg := imagetest.NewRegistry(t)
+	ref := reg.Push(t, "t/base:1", imagetest.Image(t, v1.Config{
 		Env:        []string{"PATH=/bin", "GREETING=from-the-image"},
 		WorkingDir: "/srv",
 		Cmd:        []string{"/bin/sh", "-c", "echo $GREETING; pwd; id -u"},
@@ -204,8 +90,8 @@ func TestPulledImageRunsWithItsConfig(t *testing.T) {
 
 func TestImageUserNameIsResolvedFromItsPasswd(t *testing.T) {
 	unprivileged(t)
-	reg := newRegistry(t)
-	ref := reg.push(t, "t/user:1", imageOf(t, v1.Config{User: "app", Cmd: []string{"/bin/id"}}, busyboxLayer(t)))
+	reg := imagetest.NewRegistry(t)
+	ref := reg.Push(t, "t/user:1", imagetest.Image(t, v1.Config{User: "app", Cmd: []string{"/bin/id"}}, busyboxLayer(t)))
 	out := mustRun(t, "run", "--store", t.TempDir(), "--image", ref)
 	if !strings.HasPrefix(out, "uid=1000(app) gid=1000(app)") {
 		t.Fatalf("image user not used: %q", out)
@@ -214,18 +100,18 @@ func TestImageUserNameIsResolvedFromItsPasswd(t *testing.T) {
 
 func TestSecondImageSharingTheBaseStoresOnlyItsNewLayer(t *testing.T) {
 	unprivileged(t)
-	reg := newRegistry(t)
+	reg := imagetest.NewRegistry(t)
 	base := busyboxLayer(t)
-	app := layerOf(t, tarEntry{name: "srv/app", body: "app\n"})
-	baseRef := reg.push(t, "t/base:1", imageOf(t, v1.Config{Cmd: []string{"/bin/sh"}}, base))
-	appRef := reg.push(t, "t/app:1", imageOf(t, v1.Config{Cmd: []string{"/bin/cat", "/srv/app"}}, base, app))
+	app := imagetest.Layer(t, imagetest.Entry{Name: "srv/app", Body: "app\n"})
+	baseRef := reg.Push(t, "t/base:1", imagetest.Image(t, v1.Config{Cmd: []string{"/bin/sh"}}, base))
+	appRef := reg.Push(t, "t/app:1", imagetest.Image(t, v1.Config{Cmd: []string{"/bin/cat", "/srv/app"}}, base, app))
 	store := t.TempDir()
 	mustRun(t, "image", "pull", "--store", store, baseRef)
 	before := layerDirs(t, store)
 	if len(before) != 1 {
 		t.Fatalf("base image stored %d layers, want 1", len(before))
 	}
-	fetchedBefore := len(reg.served())
+	fetchedBefore := len(reg.Served())
 	mustRun(t, "image", "pull", "--store", store, appRef)
 	after := layerDirs(t, store)
 	if len(after) != 2 {
@@ -233,7 +119,7 @@ func TestSecondImageSharingTheBaseStoresOnlyItsNewLayer(t *testing.T) {
 	}
 	baseDigest, _ := base.Digest()
 	appDigest, _ := app.Digest()
-	fetched := reg.served()[fetchedBefore:]
+	fetched := reg.Served()[fetchedBefore:]
 	for _, b := range fetched {
 		if b == baseDigest.String() {
 			t.Fatal("the shared base layer was downloaded again")
@@ -258,14 +144,14 @@ func TestSecondImageSharingTheBaseStoresOnlyItsNewLayer(t *testing.T) {
 
 func TestWhiteoutsOfAnUpperLayerHideLowerFiles(t *testing.T) {
 	unprivileged(t)
-	reg := newRegistry(t)
+	reg := imagetest.NewRegistry(t)
 	base := busyboxLayer(t)
-	del := layerOf(t,
-		tarEntry{name: "etc/.wh.motd"},
-		tarEntry{name: "var/cache/.wh..wh..opq"},
-		tarEntry{name: "var/cache/new", body: "new\n"},
+	del := imagetest.Layer(t,
+		imagetest.Entry{Name: "etc/.wh.motd"},
+		imagetest.Entry{Name: "var/cache/.wh..wh..opq"},
+		imagetest.Entry{Name: "var/cache/new", Body: "new\n"},
 	)
-	ref := reg.push(t, "t/del:1", imageOf(t, v1.Config{}, base, del))
+	ref := reg.Push(t, "t/del:1", imagetest.Image(t, v1.Config{}, base, del))
 	store := t.TempDir()
 	for _, d := range overlayDrivers {
 		out := mustRun(t, "run", "--store", store, "--overlay-driver", d, "--image", ref, "--",
@@ -278,8 +164,8 @@ func TestWhiteoutsOfAnUpperLayerHideLowerFiles(t *testing.T) {
 
 func TestImageWritesAreGoneOnTheNextRun(t *testing.T) {
 	unprivileged(t)
-	reg := newRegistry(t)
-	ref := reg.push(t, "t/base:1", imageOf(t, v1.Config{}, busyboxLayer(t)))
+	reg := imagetest.NewRegistry(t)
+	ref := reg.Push(t, "t/base:1", imagetest.Image(t, v1.Config{}, busyboxLayer(t)))
 	store := t.TempDir()
 	for _, d := range overlayDrivers {
 		mustRun(t, "run", "--store", store, "--overlay-driver", d, "--image", ref, "--", "/bin/sh", "-c", "echo x > /etc/written && rm /etc/motd")
@@ -297,7 +183,7 @@ func TestImageWritesAreGoneOnTheNextRun(t *testing.T) {
 
 func TestImportedDockerArchiveRuns(t *testing.T) {
 	unprivileged(t)
-	img := imageOf(t, v1.Config{Cmd: []string{"/bin/cat", "/etc/motd"}}, busyboxLayer(t))
+	img := imagetest.Image(t, v1.Config{Cmd: []string{"/bin/cat", "/etc/motd"}}, busyboxLayer(t))
 	archive := filepath.Join(t.TempDir(), "saved.tar")
 	tag, _ := name.NewTag("example.org/saved:v1")
 	if err := tarball.WriteToFile(archive, tag, img); err != nil {
@@ -312,7 +198,7 @@ func TestImportedDockerArchiveRuns(t *testing.T) {
 
 func TestImportedOCILayoutTarRuns(t *testing.T) {
 	unprivileged(t)
-	img := imageOf(t, v1.Config{Cmd: []string{"/bin/cat", "/etc/motd"}}, busyboxLayer(t))
+	img := imagetest.Image(t, v1.Config{Cmd: []string{"/bin/cat", "/etc/motd"}}, busyboxLayer(t))
 	dir := filepath.Join(t.TempDir(), "oci")
 	lp, err := layout.Write(dir, empty.Index)
 	if err != nil {
@@ -333,13 +219,13 @@ func TestImportedOCILayoutTarRuns(t *testing.T) {
 }
 
 // hostileImage pushes an image whose second layer is the given entries.
-func hostileImage(t *testing.T, reg *testRegistry, tag string, entries ...tarEntry) string {
-	return reg.push(t, "t/hostile:"+tag, imageOf(t, v1.Config{}, busyboxLayer(t), layerOf(t, entries...)))
+func hostileImage(t *testing.T, reg *imagetest.Registry, tag string, entries ...imagetest.Entry) string {
+	return reg.Push(t, "t/hostile:"+tag, imagetest.Image(t, v1.Config{}, busyboxLayer(t), imagetest.Layer(t, entries...)))
 }
 
 func TestHostileLayersAreRefusedOrNeutralised(t *testing.T) {
 	unprivileged(t)
-	reg := newRegistry(t)
+	reg := imagetest.NewRegistry(t)
 	outside := t.TempDir()
 	store := t.TempDir()
 	var passwd syscall.Stat_t
@@ -349,21 +235,21 @@ func TestHostileLayersAreRefusedOrNeutralised(t *testing.T) {
 
 	// A `..` entry is refused: the pull fails and nothing is written.
 	rel, _ := filepath.Rel(filepath.Join(store, "tmp", "x", "fs"), filepath.Join(outside, "dotdot"))
-	r := sbx(t, "image", "pull", "--store", store, hostileImage(t, reg, "dotdot", tarEntry{name: rel, body: "pwned"}))
+	r := sbx(t, "image", "pull", "--store", store, hostileImage(t, reg, "dotdot", imagetest.Entry{Name: rel, Body: "pwned"}))
 	if r.code != 125 || !strings.Contains(r.stderr, "..") {
 		t.Fatalf("a layer with a .. entry must be refused: %s", r)
 	}
 
 	// An absolute symlink followed by a write through it: the write stays in the layer.
 	symRef := hostileImage(t, reg, "symlink",
-		tarEntry{name: "escape", typ: tar.TypeSymlink, link: outside},
-		tarEntry{name: "escape/pwned", body: "pwned"})
+		imagetest.Entry{Name: "escape", Typ: tar.TypeSymlink, Link: outside},
+		imagetest.Entry{Name: "escape/pwned", Body: "pwned"})
 	sbx(t, "image", "pull", "--store", store, symRef)
 
 	// A hard link to the host's /etc/passwd is refused.
 	r = sbx(t, "image", "pull", "--store", store, hostileImage(t, reg, "hardlink",
-		tarEntry{name: "etc/stolen", typ: tar.TypeLink, link: "/etc/passwd"},
-		tarEntry{name: "stolen2", typ: tar.TypeLink, link: "../../../../../../../../etc/passwd"}))
+		imagetest.Entry{Name: "etc/stolen", Typ: tar.TypeLink, Link: "/etc/passwd"},
+		imagetest.Entry{Name: "stolen2", Typ: tar.TypeLink, Link: "../../../../../../../../etc/passwd"}))
 	if r.code != 125 {
 		t.Fatalf("a hard link to the host's /etc/passwd must be refused: %s", r)
 	}
@@ -415,16 +301,16 @@ func (w *stallingWriter) Write(b []byte) (int, error) {
 
 func TestKilledPullLeavesNoLayerAndTheNextPullWorks(t *testing.T) {
 	unprivileged(t)
-	reg := newRegistry(t)
+	reg := imagetest.NewRegistry(t)
 	base := busyboxLayer(t)
-	ref := reg.push(t, "t/base:1", imageOf(t, v1.Config{Cmd: []string{"/bin/cat", "/etc/motd"}}, base))
+	ref := reg.Push(t, "t/base:1", imagetest.Image(t, v1.Config{Cmd: []string{"/bin/cat", "/etc/motd"}}, base))
 	digest, _ := base.Digest()
 	size, _ := base.Size()
 	stalled, release := make(chan struct{}, 1), make(chan struct{})
 	defer close(release)
-	inner := reg.h
+	inner := reg.Handler
 	stall := true
-	reg.h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	reg.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if stall && r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, digest.String()) {
 			stall = false
 			w = &stallingWriter{ResponseWriter: w, left: int(size / 2), stalled: stalled, release: release}

@@ -1,117 +1,62 @@
 package fetch
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
-	"io"
-	stdlog "log"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/sbx-sandbox/sbx/images/imagetest"
 	"github.com/sbx-sandbox/sbx/images/store"
 )
 
+// tarLayer is a layer of regular files.
 func tarLayer(t *testing.T, files map[string]string) v1.Layer {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
+	var e []imagetest.Entry
 	for n, b := range files {
-		tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg})
-		tw.Write([]byte(b))
+		e = append(e, imagetest.Entry{Name: n, Body: b})
 	}
-	tw.Close()
-	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
+	return imagetest.Layer(t, e...)
 }
 
 func image(t *testing.T, layers ...v1.Layer) v1.Image {
-	t.Helper()
-	img, err := mutate.AppendLayers(empty.Image, layers...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err = mutate.Config(img, v1.Config{Env: []string{"PATH=/bin"}, Cmd: []string{"/bin/sh"}, WorkingDir: "/work"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, _ := img.ConfigFile()
-	cf.OS, cf.Architecture = "linux", HostPlatform().Architecture
-	img, err = mutate.ConfigFile(img, cf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
-}
-
-// blobLog is a registry that records which blobs were fetched.
-type blobLog struct {
-	mu    sync.Mutex
-	blobs []string
-	h     http.Handler
-}
-
-func (b *blobLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") {
-		b.mu.Lock()
-		b.blobs = append(b.blobs, r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:])
-		b.mu.Unlock()
-	}
-	b.h.ServeHTTP(w, r)
+	return imagetest.Image(t, v1.Config{Env: []string{"PATH=/bin"}, Cmd: []string{"/bin/sh"}, WorkingDir: "/work"}, layers...)
 }
 
 func TestSecondImageFetchesOnlyItsNewLayer(t *testing.T) {
-	log := &blobLog{h: registry.New(registry.Logger(stdlog.New(io.Discard, "", 0)))}
-	srv := httptest.NewServer(log)
-	defer srv.Close()
-	host := strings.TrimPrefix(srv.URL, "http://")
+	reg := imagetest.NewRegistry(t)
 	base := tarLayer(t, map[string]string{"bin/busybox": "elf"})
 	app := tarLayer(t, map[string]string{"app/run": "#!/bin/sh"})
-	for ref, img := range map[string]v1.Image{host + "/t/base:1": image(t, base), host + "/t/app:1": image(t, base, app)} {
-		r, _ := name.ParseReference(ref)
-		if err := remote.Write(r, img); err != nil {
-			t.Fatal(err)
-		}
-	}
+	baseRef := reg.Push(t, "t/base:1", image(t, base))
+	appRef := reg.Push(t, "t/app:1", image(t, base, app))
 	s, _ := store.Open(t.TempDir())
-	if _, err := Pull(context.Background(), s, host+"/t/base:1", Options{}); err != nil {
+	if _, err := Pull(context.Background(), s, baseRef, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	log.blobs = nil
-	img, err := Pull(context.Background(), s, host+"/t/app:1", Options{})
+	before := len(reg.Served())
+	img, err := Pull(context.Background(), s, appRef, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	appDigest, _ := app.Digest()
 	baseDigest, _ := base.Digest()
-	for _, b := range log.blobs {
+	for _, b := range reg.Served()[before:] {
 		if b == baseDigest.String() {
 			t.Fatal("the shared base layer was downloaded again")
 		}
 	}
 	found := false
-	for _, b := range log.blobs {
+	for _, b := range reg.Served()[before:] {
 		found = found || b == appDigest.String()
 	}
 	if !found {
-		t.Fatalf("new layer not fetched; fetched %v", log.blobs)
+		t.Fatalf("new layer not fetched; fetched %v", reg.Served())
 	}
 	ents, _ := os.ReadDir(filepath.Join(s.Root(), "layers"))
 	if len(ents) != 2 || len(img.Layers) != 2 {

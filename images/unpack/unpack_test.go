@@ -9,50 +9,13 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sbx-sandbox/sbx/images/imagetest"
 )
 
-// entry is one tar member of a test layer.
-type entry struct {
-	name, link, body string
-	typ              byte
-	mode             int64
-	major, minor     int64
-}
+type entry = imagetest.Entry
 
-func layer(t testing.TB, entries ...entry) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, e := range entries {
-		typ := e.typ
-		if typ == 0 {
-			typ = tar.TypeReg
-		}
-		mode := e.mode
-		if mode == 0 {
-			mode = 0o644
-			if typ == tar.TypeDir {
-				mode = 0o755
-			}
-		}
-		hdr := &tar.Header{Name: e.name, Linkname: e.link, Typeflag: typ, Mode: mode, Size: int64(len(e.body)), Devmajor: e.major, Devminor: e.minor}
-		if typ != tar.TypeReg {
-			hdr.Size = 0
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			t.Fatal(err)
-		}
-		if typ == tar.TypeReg {
-			if _, err := tw.Write([]byte(e.body)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
+func layer(t testing.TB, entries ...entry) []byte { return imagetest.Tar(t, entries...) }
 
 // sandbox returns a layer directory inside a fresh parent that also holds a
 // sentinel file, the "outside" a hostile layer would aim at.
@@ -90,12 +53,12 @@ func parentUnchanged(t testing.TB, dir, outside string) {
 
 func TestDotDotEntryIsRefused(t *testing.T) {
 	dir, outside := sandbox(t)
-	err := Layer(bytes.NewReader(layer(t, entry{name: "../outside", body: "pwned"})), dir, Options{})
+	err := Layer(bytes.NewReader(layer(t, entry{Name: "../outside", Body: "pwned"})), dir, Options{})
 	if err == nil {
 		t.Fatal("a layer with a .. entry was accepted")
 	}
 	parentUnchanged(t, dir, outside)
-	err = Layer(bytes.NewReader(layer(t, entry{name: "a/../../outside", body: "pwned"})), dir, Options{})
+	err = Layer(bytes.NewReader(layer(t, entry{Name: "a/../../outside", Body: "pwned"})), dir, Options{})
 	if err == nil {
 		t.Fatal("a layer with a nested .. entry was accepted")
 	}
@@ -104,7 +67,7 @@ func TestDotDotEntryIsRefused(t *testing.T) {
 
 func TestAbsoluteNameLandsInsideLayer(t *testing.T) {
 	dir, outside := sandbox(t)
-	if err := Layer(bytes.NewReader(layer(t, entry{name: outside, body: "inside"})), dir, Options{}); err != nil {
+	if err := Layer(bytes.NewReader(layer(t, entry{Name: outside, Body: "inside"})), dir, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	parentUnchanged(t, dir, outside)
@@ -117,8 +80,8 @@ func TestWriteThroughAbsoluteSymlinkStaysInsideLayer(t *testing.T) {
 	dir, outside := sandbox(t)
 	parent := filepath.Dir(outside)
 	l := layer(t,
-		entry{name: "escape", typ: tar.TypeSymlink, link: parent},
-		entry{name: "escape/outside", body: "pwned"},
+		entry{Name: "escape", Typ: tar.TypeSymlink, Link: parent},
+		entry{Name: "escape/outside", Body: "pwned"},
 	)
 	err := Layer(bytes.NewReader(l), dir, Options{})
 	parentUnchanged(t, dir, outside)
@@ -131,8 +94,8 @@ func TestWriteThroughAbsoluteSymlinkStaysInsideLayer(t *testing.T) {
 	// A relative symlink climbing out is held at the layer root too.
 	dir2, outside2 := sandbox(t)
 	l = layer(t,
-		entry{name: "up", typ: tar.TypeSymlink, link: "../../../../../../../../" + filepath.Dir(outside2)},
-		entry{name: "up/outside", body: "pwned"},
+		entry{Name: "up", Typ: tar.TypeSymlink, Link: "../../../../../../../../" + filepath.Dir(outside2)},
+		entry{Name: "up/outside", Body: "pwned"},
 	)
 	Layer(bytes.NewReader(l), dir2, Options{})
 	parentUnchanged(t, dir2, outside2)
@@ -141,7 +104,7 @@ func TestWriteThroughAbsoluteSymlinkStaysInsideLayer(t *testing.T) {
 func TestHardLinkOutsideLayerIsRefused(t *testing.T) {
 	dir, outside := sandbox(t)
 	for _, target := range []string{"/etc/passwd", outside, "../outside"} {
-		err := Layer(bytes.NewReader(layer(t, entry{name: "passwd", typ: tar.TypeLink, link: target})), dir, Options{})
+		err := Layer(bytes.NewReader(layer(t, entry{Name: "passwd", Typ: tar.TypeLink, Link: target})), dir, Options{})
 		if err == nil {
 			t.Fatalf("hard link to %s accepted", target)
 		}
@@ -158,7 +121,7 @@ func TestHardLinkOutsideLayerIsRefused(t *testing.T) {
 
 func TestHardLinkInsideLayerWorks(t *testing.T) {
 	dir, _ := sandbox(t)
-	l := layer(t, entry{name: "bin/busybox", body: "elf"}, entry{name: "bin/sh", typ: tar.TypeLink, link: "/bin/busybox"})
+	l := layer(t, entry{Name: "bin/busybox", Body: "elf"}, entry{Name: "bin/sh", Typ: tar.TypeLink, Link: "/bin/busybox"})
 	if err := Layer(bytes.NewReader(l), dir, Options{}); err != nil {
 		t.Fatal(err)
 	}
@@ -173,8 +136,8 @@ func TestHardLinkInsideLayerWorks(t *testing.T) {
 func TestWhiteoutsBecomeOverlayWhiteouts(t *testing.T) {
 	dir, _ := sandbox(t)
 	l := layer(t,
-		entry{name: "etc/.wh.motd", body: ""},
-		entry{name: "var/cache/.wh..wh..opq", body: ""},
+		entry{Name: "etc/.wh.motd", Body: ""},
+		entry{Name: "var/cache/.wh..wh..opq", Body: ""},
 	)
 	if err := Layer(bytes.NewReader(l), dir, Options{}); err != nil {
 		t.Fatal(err)
@@ -201,7 +164,7 @@ func TestWhiteoutsBecomeOverlayWhiteouts(t *testing.T) {
 func TestDeviceNodesAreSkippedWithANote(t *testing.T) {
 	dir, _ := sandbox(t)
 	var notes []string
-	l := layer(t, entry{name: "dev/sda", typ: tar.TypeBlock, major: 8}, entry{name: "dev/mem", typ: tar.TypeChar, major: 1, minor: 1})
+	l := layer(t, entry{Name: "dev/sda", Typ: tar.TypeBlock, Major: 8}, entry{Name: "dev/mem", Typ: tar.TypeChar, Major: 1, Minor: 1})
 	if err := Layer(bytes.NewReader(l), dir, Options{Note: func(s string) { notes = append(notes, s) }}); err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +180,7 @@ func TestDeviceNodesAreSkippedWithANote(t *testing.T) {
 
 func TestReadOnlyDirectoryStillReceivesItsEntries(t *testing.T) {
 	dir, _ := sandbox(t)
-	l := layer(t, entry{name: "ro", typ: tar.TypeDir, mode: 0o555}, entry{name: "ro/file", body: "x"})
+	l := layer(t, entry{Name: "ro", Typ: tar.TypeDir, Mode: 0o555}, entry{Name: "ro/file", Body: "x"})
 	if err := Layer(bytes.NewReader(l), dir, Options{}); err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +195,7 @@ func TestReadOnlyDirectoryStillReceivesItsEntries(t *testing.T) {
 
 func TestSetIDBitsDroppedWhenOwnershipIsFolded(t *testing.T) {
 	dir, _ := sandbox(t)
-	if err := Layer(bytes.NewReader(layer(t, entry{name: "su", body: "x", mode: 0o4755})), dir, Options{}); err != nil {
+	if err := Layer(bytes.NewReader(layer(t, entry{Name: "su", Body: "x", Mode: 0o4755})), dir, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	st, _ := os.Stat(filepath.Join(dir, "su"))
@@ -244,10 +207,10 @@ func TestSetIDBitsDroppedWhenOwnershipIsFolded(t *testing.T) {
 func TestLaterEntryReplacesEarlier(t *testing.T) {
 	dir, _ := sandbox(t)
 	l := layer(t,
-		entry{name: "a/b", body: "dir child"},
-		entry{name: "a", body: "now a file"},
-		entry{name: "c", body: "one"},
-		entry{name: "c", typ: tar.TypeSymlink, link: "a"},
+		entry{Name: "a/b", Body: "dir child"},
+		entry{Name: "a", Body: "now a file"},
+		entry{Name: "c", Body: "one"},
+		entry{Name: "c", Typ: tar.TypeSymlink, Link: "a"},
 	)
 	if err := Layer(bytes.NewReader(l), dir, Options{}); err != nil {
 		t.Fatal(err)
@@ -263,11 +226,11 @@ func TestLaterEntryReplacesEarlier(t *testing.T) {
 // FuzzLayer feeds arbitrary archives to the unpacker: it may refuse them,
 // but nothing may appear or change outside the layer directory.
 func FuzzLayer(f *testing.F) {
-	f.Add(layer(f, entry{name: "../x", body: "a"}))
-	f.Add(layer(f, entry{name: "l", typ: tar.TypeSymlink, link: "/"}, entry{name: "l/outside", body: "a"}))
-	f.Add(layer(f, entry{name: "l", typ: tar.TypeSymlink, link: "../.."}, entry{name: "l/x", typ: tar.TypeLink, link: "l/outside"}))
-	f.Add(layer(f, entry{name: "d", typ: tar.TypeDir, mode: 0o500}, entry{name: "d/.wh.x"}, entry{name: "d/.wh..wh..opq"}))
-	f.Add(layer(f, entry{name: "a/b/c", body: "x"}, entry{name: "a/b", typ: tar.TypeLink, link: "a/b/c"}))
+	f.Add(layer(f, entry{Name: "../x", Body: "a"}))
+	f.Add(layer(f, entry{Name: "l", Typ: tar.TypeSymlink, Link: "/"}, entry{Name: "l/outside", Body: "a"}))
+	f.Add(layer(f, entry{Name: "l", Typ: tar.TypeSymlink, Link: "../.."}, entry{Name: "l/x", Typ: tar.TypeLink, Link: "l/outside"}))
+	f.Add(layer(f, entry{Name: "d", Typ: tar.TypeDir, Mode: 0o500}, entry{Name: "d/.wh.x"}, entry{Name: "d/.wh..wh..opq"}))
+	f.Add(layer(f, entry{Name: "a/b/c", Body: "x"}, entry{Name: "a/b", Typ: tar.TypeLink, Link: "a/b/c"}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		dir, outside := sandbox(t)
 		Layer(bytes.NewReader(data), dir, Options{})
