@@ -184,6 +184,15 @@ func hostOverlay(s *spec.Spec) (int, error) {
 			return fail(err)
 		}
 	}
+	// $HOME exists, empty, as in the default root; it lives and dies with
+	// the root's tmpfs.
+	if s.Home != "" {
+		fd, err := ensure(root, s.Home, true)
+		if err != nil {
+			return fail(fmt.Errorf("home %s: %w", s.Home, err))
+		}
+		unix.Close(fd)
+	}
 	return root, nil
 }
 

@@ -141,3 +141,14 @@ func TestFuseHelperIsOutOfTheCommandsReach(t *testing.T) {
 		t.Fatalf("the fuse-overlayfs helper is within the command's reach (or absent): %q", out)
 	}
 }
+
+func TestHostOverlayHasAnEmptyWritableHomeOfItsOwn(t *testing.T) {
+	home, _ := os.UserHomeDir()
+	marker := filepath.Join(home, ".sbx-overlay-home-test")
+	os.WriteFile(marker, []byte("host"), 0o600)
+	defer os.Remove(marker)
+	out := mustSh(t, []string{"--overlay"}, `test -e "$HOME/.sbx-overlay-home-test" && echo host-visible; touch "$HOME/new" && echo writable`)
+	if out != "writable\n" {
+		t.Fatalf("home in an overlay root: %q", out)
+	}
+}
