@@ -27,6 +27,7 @@ const probeSource = `
 #include <string.h>
 #include <unistd.h>
 #include <pthread.h>
+#include <sys/mman.h>
 
 static void *thread(void *arg) { return arg; }
 
@@ -55,6 +56,15 @@ int main(int argc, char **argv) {
 			int e = pthread_create(&t, 0, thread, (void *)42);
 			if (e == 0) pthread_join(t, &out);
 			printf("thread %d %ld\n", e, (long)out);
+			continue;
+		}
+		if (strcmp(argv[i], "netlink") == 0) {
+			/* i386 can also reach socket() through socketcall(), whose
+			   arguments sit in memory below 4 GiB. */
+			unsigned int *a = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+			a[0] = 16; a[1] = 3; a[2] = 0; /* AF_NETLINK, SOCK_RAW, 0 */
+			printf("socket %ld %ld\n", err(sys64(41, 16, 3, 0, 0, 0, 0)), err(sys32(359, 16, 3, 0, 0, 0)));
+			printf("socketcall - %ld\n", err(sys32(102, 1, (long)a, 0, 0, 0)));
 			continue;
 		}
 		if (strcmp(argv[i], "tty") == 0) {
@@ -309,12 +319,26 @@ func TestSeccompLogLetsDeniedSyscallsThrough(t *testing.T) {
 	mustSh(t, []string{"--seccomp-log"}, "unshare -U true")
 }
 
-func TestStrictProfileRefusesNetlinkSockets(t *testing.T) {
+func TestStrictProfileRefusesNetlinkSocketsOnEveryEntryPoint(t *testing.T) {
 	r := wantFail(t, []string{"--profile", "strict"}, "ip link show")
 	if !strings.Contains(r.stderr, "not supported") && !strings.Contains(r.stderr, "Address family") {
 		t.Fatalf("ip link under strict: %s", r)
 	}
 	mustSh(t, nil, "ip link show lo >/dev/null")
+	probe := buildProbe(t)
+	for _, c := range []struct {
+		flags []string
+		want  string
+	}{{[]string{"--profile", "strict"}, "EAFNOSUPPORT"}, {nil, "0"}} {
+		got := errnos(t, probe, c.flags, []string{"netlink"})
+		for _, call := range []string{"socket", "socketcall"} {
+			for i, e := range got[call] {
+				if e != "-" && errnoName(e) != c.want {
+					t.Errorf("%v: %s through entry point %d: %s, want %s", c.flags, call, i, errnoName(e), c.want)
+				}
+			}
+		}
+	}
 }
 
 func TestSeccompFlagsAllowAndDenyOnTopOfTheProfile(t *testing.T) {
