@@ -95,6 +95,7 @@ type RunCmd struct {
 	NetFlags     `embed:""`
 	LimitFlags   `embed:""`
 	RootFlags    `embed:""`
+	AppFlags     `embed:""`
 	Command      []string `arg:"" optional:"" passthrough:"partial" name:"command" help:"The command and its arguments (with --image, default: the image's)."`
 }
 
@@ -116,7 +117,7 @@ func (r *RunCmd) spec() (*spec.Spec, error) {
 	if len(argv) == 0 && r.Image == "" {
 		return nil, fmt.Errorf("no command given: use sbx run [flags] -- CMD [ARGS...]")
 	}
-	s, err := profiles.Resolve(r.Profile, profiles.Flags{
+	flags := profiles.Flags{
 		UID: r.UID, GID: r.GID, MapUsers: r.MapUsers, Net: r.Net, Sys: r.Sys,
 		Bind: r.Bind, ROBind: r.ROBind, DevBind: r.DevBind, Tmpfs: r.Tmpfs,
 		Hostname: r.Hostname, CapAdd: r.CapAdd, PassFD: r.PassFD,
@@ -124,7 +125,9 @@ func (r *RunCmd) spec() (*spec.Spec, error) {
 		Chdir: r.Chdir, NewSession: r.NewSession, SeccompLog: r.SeccompLog,
 		SeccompAllow: r.SeccompAllow, SeccompDeny: r.SeccompDeny, NoSeccomp: r.NoSeccomp, NoLandlock: r.NoLandlock,
 		Hide: r.Hide, Dir: r.Dir, Symlink: r.Symlink,
-	}, argv)
+	}
+	r.AppFlags.into(&flags)
+	s, err := profiles.Resolve(r.Profile, flags, argv)
 	if err != nil {
 		return nil, err
 	}

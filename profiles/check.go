@@ -58,6 +58,11 @@ func check(file string, data []byte, p *Profile) Problems {
 			}
 		}
 	}
+	for _, e := range f.Cache {
+		if err := checkCache(e.Body()); err != nil {
+			bad("filesystem.cache", "%v", err)
+		}
+	}
 	for _, e := range append(append([]Entry{}, p.Landlock.ReadOnly...), p.Landlock.ReadWrite...) {
 		if !absLike(e.Body()) {
 			bad("landlock", "%q is not an absolute path inside the sandbox", string(e))

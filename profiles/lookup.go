@@ -28,6 +28,10 @@ type Loader struct {
 	Dirs    []string // searched in order for NAME.toml
 	Builtin fs.FS    // NAME.toml at its root
 	Vars    Vars
+	// Prepare makes Spec create what the sandbox is about to use: a kept
+	// home, cache directories, the display's cookie file. Only sbx run
+	// sets it; profile check and show leave the disk alone.
+	Prepare bool
 }
 
 // NewLoader returns the loader sbx uses: $XDG_CONFIG_HOME/sbx/profiles,

@@ -64,6 +64,7 @@ func merge(base, over *Profile, v Vars) (*Profile, []string) {
 			Core:         pick(base.Limits.Core, over.Limits.Core),
 			CPUTime:      pick(base.Limits.CPUTime, over.Limits.CPUTime),
 		},
+		Desktop: mergeDesktop(base.Desktop, over.Desktop),
 	}
 	return out, problems
 }
@@ -141,6 +142,8 @@ func mergeFilesystem(base, over Filesystem, v Vars, note func(string, ...any)) F
 		Persist:       pick(base.Persist, over.Persist),
 		OverlayDriver: pick(base.OverlayDriver, over.OverlayDriver),
 		Sys:           pick(base.Sys, over.Sys),
+		Home:          pick(base.Home, over.Home),
+		Cache:         mergeEntries("filesystem.cache", base.Cache, over.Cache, Entry.Body, note),
 	}
 	baseLists, overLists, outLists := base.mountLists(), over.mountLists(), out.mountLists()
 	for i := range baseLists {

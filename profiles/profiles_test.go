@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/sbx-sandbox/sbx/spec"
+	"golang.org/x/sys/unix"
 )
 
 // testLoader looks in two directories of the test's own, then the built-ins.
@@ -21,7 +22,7 @@ func testLoader(t *testing.T) (*Loader, string, string) {
 		t.Fatal(err)
 	}
 	return &Loader{Dirs: []string{user, system}, Builtin: sub,
-		Vars: Vars{"HOME": "/home/u", "PWD": "/work/proj", "UID": "1000", "GID": "1000"}}, user, system
+		Vars: Vars{"HOME": "/home/u", "PWD": "/work/proj", "UID": "1000", "GID": "1000", "XDG_DATA_HOME": "/home/u/.local/share", "XDG_CACHE_HOME": "/home/u/.cache"}}, user, system
 }
 
 func write(t *testing.T, dir, name, text string) string {
@@ -279,7 +280,7 @@ args = [{arg = 0, op = "masked-eq", mask = "CLONE_NEWUSER", value = "CLONE_NEWUS
 	}
 }
 
-func TestBrowserProfileAllowsNamespacesButNotSetns(t *testing.T) {
+func TestBrowserProfileAllowsTheBrowsersNamespacesButNotSetnsOrMounts(t *testing.T) {
 	l, _, _ := testLoader(t)
 	p, _, err := l.Load("browser")
 	if err != nil {
@@ -289,8 +290,34 @@ func TestBrowserProfileAllowsNamespacesButNotSetns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ruled(s, "unshare") != 0 || ruled(s, "clone") != 0 || ruled(s, "chroot") != 0 || !denied(s, 1)["setns"] || !denied(s, 1)["ptrace"] || !denied(s, 1)["mount"] {
+	d := denied(s, 1)
+	if d["unshare"] || d["clone"] || d["chroot"] || !d["setns"] || !d["ptrace"] || !d["mount"] {
 		t.Fatalf("browser seccomp: %+v", s.Seccomp.Rules)
+	}
+	// Each namespace flag a rule refuses, for clone and unshare.
+	refused := func(call string, flag uint64) bool {
+		for _, r := range s.Seccomp.Rules {
+			if r.Action == spec.ActErrno && slices.Contains(r.Syscalls, call) && len(r.Args) == 1 &&
+				r.Args[0].Op == "masked-eq" && r.Args[0].Mask&flag != 0 && r.Args[0].Value&flag != 0 {
+				return true
+			}
+		}
+		return false
+	}
+	for _, call := range []string{"clone", "unshare"} {
+		for _, f := range []uint64{unix.CLONE_NEWUSER, unix.CLONE_NEWPID, unix.CLONE_NEWNET, unix.CLONE_NEWIPC} {
+			if refused(call, f) {
+				t.Errorf("browser refuses %s with %#x: the browsers' sandboxes need it", call, f)
+			}
+		}
+		for _, f := range []uint64{unix.CLONE_NEWNS, unix.CLONE_NEWUTS, unix.CLONE_NEWCGROUP} {
+			if !refused(call, f) {
+				t.Errorf("browser allows %s with %#x, which no browser needs", call, f)
+			}
+		}
+	}
+	if !refused("unshare", unix.CLONE_NEWTIME) {
+		t.Errorf("browser allows unshare(CLONE_NEWTIME)")
 	}
 }
 

@@ -47,6 +47,11 @@ type Flags struct {
 	Hide         []string
 	Dir          []string
 	Symlink      []string
+	// The session: a kept home, build caches, the desktop's sockets.
+	Home                      string
+	Cache                     []string
+	X11                       string
+	Wayland, Audio, GPU, DBus *bool
 }
 
 // Profile turns the flags into a profile layer; a bad value is an error
@@ -139,6 +144,15 @@ func (f Flags) Profile() (*Profile, error) {
 	p.Filesystem.Hide = entries("hide", f.Hide)
 	p.Filesystem.Dir = entries("dir", f.Dir)
 	p.Filesystem.Symlink = entries("symlink", f.Symlink)
+	if f.Home != "" {
+		p.Filesystem.Home = &f.Home
+	}
+	p.Filesystem.Cache = entries("cache", f.Cache)
+	if f.X11 != "" {
+		p.Desktop.X11 = new(X11Mode)
+		text("x11", f.X11, p.Desktop.X11)
+	}
+	p.Desktop.Wayland, p.Desktop.Audio, p.Desktop.GPU, p.Desktop.DBus = f.Wayland, f.Audio, f.GPU, f.DBus
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -152,6 +166,7 @@ func (f Flags) Profile() (*Profile, error) {
 // profile), lays the flags over it and returns the sandbox's Spec for argv.
 func Resolve(ref string, flags Flags, argv []string) (*spec.Spec, error) {
 	l := NewLoader()
+	l.Prepare = true
 	if ref == "" {
 		ref = DefaultProfile
 	}
@@ -215,13 +230,17 @@ func (l *Loader) Spec(p *Profile) (*spec.Spec, error) {
 	if err := l.netSpec(p.Network, &s.Net); err != nil {
 		return nil, err
 	}
+	set, err := l.sessionSpec(p, s)
+	if err != nil {
+		return nil, err
+	}
 	if err := notYet(p); err != nil {
 		return nil, err
 	}
 	if err := limitsSpec(p.Limits, &s.Limits); err != nil {
 		return nil, err
 	}
-	var set, unset []string
+	var unset []string
 	for _, e := range p.Env.Pass {
 		if val, ok := os.LookupEnv(e.Body()); ok {
 			set = append(set, e.Body()+"="+val)
@@ -232,7 +251,7 @@ func (l *Loader) Spec(p *Profile) (*spec.Spec, error) {
 		own = append(own, k+"="+val)
 	}
 	sort.Strings(own)
-	set = append(set, own...)
+	set = append(set, own...) // the profile's own env.set wins
 	for _, e := range p.Env.Unset {
 		unset = append(unset, e.Body())
 	}

@@ -18,6 +18,7 @@ type Profile struct {
 	Seccomp      Seccomp      `toml:"seccomp,omitempty"`
 	Landlock     Landlock     `toml:"landlock,omitempty"`
 	Limits       Limits       `toml:"limits,omitempty"`
+	Desktop      Desktop      `toml:"desktop,omitempty"`
 }
 
 // Run holds the process-level settings (--hostname, --uid, --gid,
@@ -59,6 +60,8 @@ type Filesystem struct {
 	Hide          []Entry        `toml:"hide,omitempty"`
 	Dir           []Entry        `toml:"dir,omitempty"`
 	Symlink       []Entry        `toml:"symlink,omitempty"`
+	Home          *string        `toml:"home,omitempty"`  // a directory kept as the home (--home), or "tmpfs"
+	Cache         []Entry        `toml:"cache,omitempty"` // build caches kept between runs (--cache): go, npm, ...
 }
 
 // Network is --net and, with a user-mode network, the flags of slirp: -p,

@@ -56,6 +56,10 @@ func HostVars() Vars {
 		"XDG_DATA_HOME":   os.Getenv("XDG_DATA_HOME"),
 		"XDG_CACHE_HOME":  os.Getenv("XDG_CACHE_HOME"),
 		"WAYLAND_DISPLAY": os.Getenv("WAYLAND_DISPLAY"),
+		// Read by the desktop section only; a profile cannot name them.
+		"DISPLAY":                  os.Getenv("DISPLAY"),
+		"XAUTHORITY":               os.Getenv("XAUTHORITY"),
+		"DBUS_SESSION_BUS_ADDRESS": os.Getenv("DBUS_SESSION_BUS_ADDRESS"),
 	}
 	for k, def := range map[string]string{"XDG_CONFIG_HOME": ".config", "XDG_DATA_HOME": ".local/share", "XDG_CACHE_HOME": ".cache"} {
 		if v[k] == "" && home != "" {
