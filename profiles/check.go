@@ -176,10 +176,16 @@ func checkMountEntry(list string, e Entry, hasSource bool) error {
 		return nil
 	}
 	if !hasSource {
+		if e.Create() {
+			return fmt.Errorf("%q: + (make the source directory) is for bind and ro_bind", string(e))
+		}
 		if !absLike(b) {
 			return fmt.Errorf("%q is not an absolute path inside the sandbox", string(e))
 		}
 		return nil
+	}
+	if e.Create() && list != "bind" && list != "ro_bind" {
+		return fmt.Errorf("%q: + (make the source directory) is for bind and ro_bind", string(e))
 	}
 	src, dst, two := strings.Cut(b, ":")
 	if list == "symlink" {

@@ -546,3 +546,24 @@ func TestAProfileWithoutIncludeStartsFromDefaultAndEmptyIncludeFromNothing(t *te
 		}
 	}
 }
+
+func TestPlusMakesABindsSourceDirectory(t *testing.T) {
+	l, dir, _ := testLoader(t)
+	src := filepath.Join(t.TempDir(), "state", "deep")
+	write(t, dir, "plus.toml", "[filesystem]\nbind = [\"+"+src+":/state\"]\n")
+	p, _, err := l.Load("plus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := l.Spec(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(src); err != nil || !st.IsDir() || st.Mode().Perm() != 0o700 {
+		t.Fatalf("source %s: %v %v", src, st, err)
+	}
+	if s.Mounts[0].Src != src || s.Mounts[0].Dst != "/state" {
+		t.Fatalf("mount %+v", s.Mounts[0])
+	}
+	wantProblem(t, "[filesystem]\ntmpfs = [\"+/x\"]\n", 2, "+ (make the source directory) is for bind and ro_bind")
+}

@@ -407,6 +407,11 @@ func (l *Loader) fsSpec(p *Profile, s *spec.Spec) error {
 				if ml.name != "symlink" {
 					src = absolute(src, v)
 				}
+				if e.Create() {
+					if err := os.MkdirAll(src, 0o700); err != nil {
+						return fmt.Errorf("filesystem.%s: %q: %w", ml.name, string(e), err)
+					}
+				}
 			}
 			if !two {
 				dst = src

@@ -49,13 +49,13 @@ func oneOf(b []byte, dst *string, allowed ...string) error {
 	return fmt.Errorf("%q is not one of %s", b, strings.Join(allowed, ", "))
 }
 
-// Entry is one element of a mergeable path list: "[!|?]TEXT". The text may
-// use ~ and ${VAR} for the variables in knownVars.
+// Entry is one element of a mergeable path list: "[!|?|+]TEXT". The text
+// may use ~ and ${VAR} for the variables in knownVars.
 type Entry string
 
 func (e *Entry) UnmarshalText(b []byte) error {
 	s := string(b)
-	body := strings.TrimPrefix(strings.TrimPrefix(s, "!"), "?")
+	body := Entry(s).Body()
 	if body == "" {
 		return fmt.Errorf("empty entry %q", s)
 	}
@@ -72,9 +72,19 @@ func (e Entry) Removal() bool { return strings.HasPrefix(string(e), "!") }
 // Optional reports whether the entry is "?X": skipped when its source is missing.
 func (e Entry) Optional() bool { return strings.HasPrefix(string(e), "?") }
 
-// Body is the entry without its ! or ? mark.
+// Create reports whether the entry is "+SRC[:DST]": a bind whose source
+// directory sbx makes (as you, mode 0700) when it is missing, for state a
+// sandbox keeps between runs.
+func (e Entry) Create() bool { return strings.HasPrefix(string(e), "+") }
+
+// Body is the entry without its !, ? or + mark.
 func (e Entry) Body() string {
-	return strings.TrimPrefix(strings.TrimPrefix(string(e), "!"), "?")
+	for _, mark := range []string{"!", "?", "+"} {
+		if b, ok := strings.CutPrefix(string(e), mark); ok {
+			return b
+		}
+	}
+	return string(e)
 }
 
 // Cap is a capability name, written CAP_NET_RAW (or net_raw); "!CAP" removes an inherited one.
