@@ -13,6 +13,7 @@ import (
 
 	"github.com/sbx-sandbox/sbx/images/fetch"
 	"github.com/sbx-sandbox/sbx/images/store"
+	"github.com/sbx-sandbox/sbx/images/subids"
 	"github.com/sbx-sandbox/sbx/spec"
 )
 
@@ -116,7 +117,14 @@ func openStore(dir string) (*store.Store, error) {
 			return nil, err
 		}
 	}
-	return store.Open(dir)
+	st, err := store.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	if st.Mapped() {
+		st.SetRemover(subids.RemoveAll)
+	}
+	return st, nil
 }
 
 // findImage looks ref up in the store: by name, else by digest.
@@ -181,6 +189,14 @@ func (r *RunCmd) applyImage(s *spec.Spec) error {
 			s.GID = gid
 		}
 	}
+	if st.Mapped() {
+		// The store's files belong to your subordinate ids as uid 1 and up,
+		// to you as 0: the sandbox must map them the same way.
+		if s.UID != 0 || s.GID != 0 {
+			return fmt.Errorf("image %s would run as %d:%d, but a store that keeps owners runs its images as root (0:0) for now: add --uid 0 --gid 0 or use a store without --map-users auto", r.Image, s.UID, s.GID)
+		}
+		s.MapUsers = "auto"
+	}
 	s.Env = imageEnv(c.Env, s.Env, r.KeepEnv, r.Setenv)
 	if !slices.ContainsFunc(s.Env, func(kv string) bool { return strings.HasPrefix(kv, "HOME=") }) {
 		home := "/"
@@ -237,11 +253,28 @@ func fetchOptions() fetch.Options {
 
 // ImageCmd is `sbx image`.
 type ImageCmd struct {
-	Pull   ImagePullCmd   `cmd:"" help:"Pull an image from a registry (credentials from ~/.docker/config.json)."`
-	Import ImageImportCmd `cmd:"" help:"Import a docker save archive or an OCI image layout (directory or tar)."`
-	Ls     ImageLsCmd     `cmd:"" help:"List the stored images."`
-	Rm     ImageRmCmd     `cmd:"" help:"Remove an image; layers another image uses stay."`
-	Store  string         `name:"store" placeholder:"DIR" help:"Image store (default: $XDG_DATA_HOME/sbx)."`
+	Pull     ImagePullCmd   `cmd:"" help:"Pull an image from a registry (credentials from ~/.docker/config.json)."`
+	Import   ImageImportCmd `cmd:"" help:"Import a docker save archive or an OCI image layout (directory or tar)."`
+	Ls       ImageLsCmd     `cmd:"" help:"List the stored images."`
+	Rm       ImageRmCmd     `cmd:"" help:"Remove an image; layers another image uses stay."`
+	Store    string         `name:"store" placeholder:"DIR" help:"Image store (default: $XDG_DATA_HOME/sbx)."`
+	MapUsers string         `name:"map-users" enum:",auto" default:"" help:"auto: a new store keeps the images' file owners through your subordinate ids (its images then run with --map-users auto)."`
+}
+
+// open opens the store, making a new one keep owners when asked.
+func (c *ImageCmd) open() (*store.Store, error) {
+	st, err := openStore(c.Store)
+	if err != nil || c.MapUsers != "auto" || st.Mapped() {
+		return st, err
+	}
+	if err := subids.Available(); err != nil {
+		return nil, err
+	}
+	if err := st.SetMapped(); err != nil {
+		return nil, err
+	}
+	st.SetRemover(subids.RemoveAll)
+	return st, nil
 }
 
 type ImagePullCmd struct {
@@ -249,7 +282,7 @@ type ImagePullCmd struct {
 }
 
 func (c *ImagePullCmd) Run(parent *ImageCmd) error {
-	st, err := openStore(parent.Store)
+	st, err := parent.open()
 	if err != nil {
 		return err
 	}
@@ -263,7 +296,7 @@ type ImageImportCmd struct {
 }
 
 func (c *ImageImportCmd) Run(parent *ImageCmd) error {
-	st, err := openStore(parent.Store)
+	st, err := parent.open()
 	if err != nil {
 		return err
 	}
@@ -280,7 +313,7 @@ func (c *ImageImportCmd) Run(parent *ImageCmd) error {
 type ImageLsCmd struct{}
 
 func (c *ImageLsCmd) Run(parent *ImageCmd) error {
-	st, err := openStore(parent.Store)
+	st, err := parent.open()
 	if err != nil {
 		return err
 	}
@@ -314,7 +347,7 @@ type ImageRmCmd struct {
 }
 
 func (c *ImageRmCmd) Run(parent *ImageCmd) error {
-	st, err := openStore(parent.Store)
+	st, err := parent.open()
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"github.com/sbx-sandbox/sbx/images/subids"
 	"github.com/sbx-sandbox/sbx/profiles"
 	"github.com/sbx-sandbox/sbx/sandbox"
 	"github.com/sbx-sandbox/sbx/spec"
@@ -27,6 +28,9 @@ func main() {
 	// The sandbox's init is this same binary, re-executed inside the new namespaces.
 	if sandbox.IsInit() {
 		os.Exit(sandbox.Init())
+	}
+	if subids.IsHelper() {
+		os.Exit(subids.Helper())
 	}
 	// The step between init and a command with command-only rlimits.
 	if sandbox.IsRlimitExec() {

@@ -345,3 +345,56 @@ func TestKilledPullLeavesNoLayerAndTheNextPullWorks(t *testing.T) {
 		t.Fatalf("the next pull did not sweep the killed pull's litter: %v", ents)
 	}
 }
+
+func TestStoreWithMapUsersAutoKeepsFileOwners(t *testing.T) {
+	unprivileged(t)
+	reg := imagetest.NewRegistry(t)
+	owned := imagetest.Layer(t,
+		imagetest.Entry{Name: "home/", Typ: tar.TypeDir},
+		imagetest.Entry{Name: "home/app/", Typ: tar.TypeDir, UID: 1000, GID: 1000},
+		imagetest.Entry{Name: "home/app/f", Body: "x", UID: 1000, GID: 1001},
+		imagetest.Entry{Name: "far", Body: "x", UID: 70000, GID: 70000},
+	)
+	ref := reg.Push(t, "t/owned:1", imagetest.Image(t, v1.Config{}, busyboxLayer(t), owned))
+	store := t.TempDir()
+	r := sbx(t, "image", "pull", "--map-users", "auto", "--store", store, ref)
+	if r.code != 0 || !strings.Contains(r.stderr, "70000:70000") {
+		t.Fatalf("pull into an owner-keeping store: %s", r)
+	}
+	out := mustRun(t, "run", "--store", store, "--image", ref, "--", "/bin/stat", "-c", "%u:%g %n", "/home/app", "/home/app/f", "/far", "/bin/busybox")
+	want := "1000:1000 /home/app\n1000:1001 /home/app/f\n0:0 /far\n0:0 /bin/busybox\n"
+	if out != want {
+		t.Fatalf("owners inside:\n%s\nwant:\n%s", out, want)
+	}
+	// On the host the file belongs to a subordinate id, not to the caller.
+	var st syscall.Stat_t
+	layers := layerDirs(t, store)
+	found := false
+	for _, l := range layers {
+		if syscall.Lstat(filepath.Join(store, "layers", l, "fs", "home/app/f"), &st) == nil {
+			found = true
+			if int(st.Uid) == os.Getuid() {
+				t.Fatal("the owner was folded to the caller in an owner-keeping store")
+			}
+		}
+	}
+	if !found {
+		t.Fatal("layer with /home/app/f not found")
+	}
+	// Its images run as root, mapped like the store; another user is refused.
+	userRef := reg.Push(t, "t/owned-user:1", imagetest.Image(t, v1.Config{User: "app"}, busyboxLayer(t), owned))
+	if r := sbx(t, "run", "--store", store, "--image", userRef, "--", "/bin/true"); r.code != 125 {
+		t.Fatalf("a non-root image in an owner-keeping store must be refused clearly: %s", r)
+	}
+	// Removing the images removes files the caller does not own.
+	mustRun(t, "image", "rm", "--store", store, ref, userRef)
+	if left := layerDirs(t, store); len(left) != 0 {
+		t.Fatalf("layers left after rm: %v", left)
+	}
+	// A store that gave files to the caller does not switch.
+	folded := t.TempDir()
+	mustRun(t, "image", "pull", "--store", folded, ref)
+	if r := sbx(t, "image", "pull", "--map-users", "auto", "--store", folded, ref); r.code != 125 {
+		t.Fatalf("a folding store must not start keeping owners: %s", r)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/sbx-sandbox/sbx/images/store"
+	"github.com/sbx-sandbox/sbx/images/subids"
 	"github.com/sbx-sandbox/sbx/images/unpack"
 )
 
@@ -172,7 +173,11 @@ func putLayer(s *store.Store, l v1.Layer, diffID string, compressed bool, p *pro
 		return fmt.Errorf("layer %s: %w", diffID, err)
 	}
 	defer tarStream.Close()
-	if err := s.PutLayer(diffID, tarStream, opt.Unpack); err != nil {
+	put := s.PutLayer
+	if s.Mapped() {
+		put = func(d string, r io.Reader, o unpack.Options) error { return subids.PutLayer(s, d, r, o.Note) }
+	}
+	if err := put(diffID, tarStream, opt.Unpack); err != nil {
 		p.abort()
 		return err
 	}

@@ -31,6 +31,7 @@ type Entry struct {
 	Typ              byte
 	Mode             int64
 	Major, Minor     int64
+	UID, GID         int
 }
 
 // Tar is the layer's uncompressed tar.
@@ -50,7 +51,7 @@ func Tar(t testing.TB, entries ...Entry) []byte {
 				mode = 0o755
 			}
 		}
-		hdr := &tar.Header{Name: e.Name, Linkname: e.Link, Typeflag: typ, Mode: mode, Devmajor: e.Major, Devminor: e.Minor}
+		hdr := &tar.Header{Name: e.Name, Linkname: e.Link, Typeflag: typ, Mode: mode, Devmajor: e.Major, Devminor: e.Minor, Uid: e.UID, Gid: e.GID}
 		if typ == tar.TypeReg {
 			hdr.Size = int64(len(e.Body))
 		}

@@ -37,8 +37,17 @@ import (
 
 // Store is an image store rooted at one directory.
 type Store struct {
-	root string
+	root   string
+	mapped bool
+	// removeAll removes a tree of the store; a store that keeps owners
+	// needs its user namespace for that (SetRemover).
+	removeAll func(string) error
 }
+
+// ownersFile records, once, whether the store keeps the archives' file
+// owners (through the caller's subordinate ids) or gives every file to the
+// caller: layers of the two kinds cannot be mixed.
+const ownersFile = "owners"
 
 // Config is the part of an image's configuration a sandbox uses.
 type Config struct {
@@ -83,8 +92,40 @@ func Open(root string) (*Store, error) {
 			return nil, fmt.Errorf("image store %s: %w", abs, err)
 		}
 	}
-	return &Store{root: abs}, nil
+	st := &Store{root: abs, removeAll: unpack.RemoveAll}
+	b, err := os.ReadFile(filepath.Join(abs, ownersFile))
+	if err == nil {
+		st.mapped = strings.TrimSpace(string(b)) == "subids"
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("image store %s: %w", abs, err)
+	}
+	return st, nil
 }
+
+// Mapped reports whether the store keeps file owners through the caller's
+// subordinate ids.
+func (s *Store) Mapped() bool { return s.mapped }
+
+// SetMapped makes a store without layers keep file owners; a store that
+// already folded owners, or already keeps them, stays as it is.
+func (s *Store) SetMapped() error {
+	if s.mapped {
+		return nil
+	}
+	p := filepath.Join(s.root, ownersFile)
+	ents, _ := os.ReadDir(filepath.Join(s.root, "layers"))
+	if _, err := os.Stat(p); err == nil || len(ents) > 0 {
+		return fmt.Errorf("image store %s gives every file to you; it cannot start keeping owners: use another --store", s.root)
+	}
+	if err := os.WriteFile(p, []byte("subids\n"), 0o600); err != nil {
+		return fmt.Errorf("image store %s: %w", s.root, err)
+	}
+	s.mapped = true
+	return nil
+}
+
+// SetRemover replaces how the store removes its trees.
+func (s *Store) SetRemover(f func(string) error) { s.removeAll = f }
 
 // Root is the store's directory.
 func (s *Store) Root() string { return s.root }
@@ -176,6 +217,15 @@ func (s *Store) PutLayer(diffID string, r io.Reader, opt unpack.Options) error {
 	if s.HasLayer(diffID) {
 		return nil
 	}
+	if !opt.Chown {
+		if s.mapped {
+			return fmt.Errorf("image store %s keeps file owners: its layers are written through its user namespace", s.root)
+		}
+		// From the first layer on, this store gives every file to the caller.
+		if err := os.WriteFile(filepath.Join(s.root, ownersFile), []byte("caller\n"), 0o600); err != nil {
+			return fmt.Errorf("image store %s: %w", s.root, err)
+		}
+	}
 	tmp, err := os.MkdirTemp(filepath.Join(s.root, "tmp"), h[:12]+"-")
 	if err != nil {
 		return fmt.Errorf("image store: %w", err)
@@ -233,7 +283,7 @@ func (s *Store) SweepTmp() error {
 		return err
 	}
 	for _, e := range ents {
-		if err := unpack.RemoveAll(filepath.Join(s.root, "tmp", e.Name())); err != nil {
+		if err := s.removeAll(filepath.Join(s.root, "tmp", e.Name())); err != nil {
 			return err
 		}
 	}
@@ -431,7 +481,7 @@ func (s *Store) GC() ([]string, error) {
 		if used[e.Name()] {
 			continue
 		}
-		if err := unpack.RemoveAll(filepath.Join(s.root, "layers", e.Name())); err != nil {
+		if err := s.removeAll(filepath.Join(s.root, "layers", e.Name())); err != nil {
 			return removed, err
 		}
 		removed = append(removed, "sha256:"+e.Name())

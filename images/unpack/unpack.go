@@ -78,6 +78,7 @@ type extractor struct {
 	opt        Options
 	dirs       map[string]*tar.Header // final metadata, applied once all entries are in
 	xattrNoted bool
+	foldNoted  bool
 }
 
 func (x *extractor) note(format string, args ...any) {
@@ -259,7 +260,16 @@ func mkWhiteout(parent int, name string) error {
 // meta gives a non-directory its owner, mode and times.
 func (x *extractor) meta(parent int, base string, hdr *tar.Header, mode uint32) error {
 	if x.opt.Chown {
-		if err := unix.Fchownat(parent, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		err := unix.Fchownat(parent, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW)
+		if errors.Is(err, unix.EINVAL) {
+			// An owner beyond the mapped range: the file becomes root's.
+			if !x.foldNoted {
+				x.foldNoted = true
+				x.note("owners beyond your subordinate id range (%d:%d of /%s) became root", hdr.Uid, hdr.Gid, hdr.Name)
+			}
+			err = unix.Fchownat(parent, base, 0, 0, unix.AT_SYMLINK_NOFOLLOW)
+		}
+		if err != nil {
 			return fmt.Errorf("chown: %w", err)
 		}
 	}
