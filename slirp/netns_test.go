@@ -138,6 +138,20 @@ func runStep(f []string) string {
 		line, _ := bufio.NewReader(c).ReadString('\n')
 		fmt.Fprintf(c, "inside %s", line)
 		return "ok served"
+	case "userve": // userve PORT: answer one datagram on PORT with "inside DATA"
+		pc, err := net.ListenPacket("udp", ":"+f[1])
+		if err != nil {
+			return failure(err)
+		}
+		defer pc.Close()
+		fmt.Println("listening")
+		buf := make([]byte, 100)
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			return failure(err)
+		}
+		pc.WriteTo(append([]byte("inside "), buf[:n]...), from)
+		return "ok served"
 	case "ping": // ping ADDR: one echo through an unprivileged ICMP socket
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, unix.IPPROTO_ICMP)
 		if err != nil {
@@ -329,6 +343,14 @@ func udpEchoServer(t *testing.T) int {
 	return pc.LocalAddr().(*net.UDPAddr).Port
 }
 
+// waitListening waits until a "serve" step inside says it listens.
+func waitListening(out *syncBuffer) {
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "listening") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func gw(port int) string { return fmt.Sprintf("%s:%d", GatewayAddr, port) }
 
 func expect(t *testing.T, got []string, want ...string) {
@@ -423,10 +445,7 @@ func TestPortForwardReachesServerInside(t *testing.T) {
 	ln.Close()
 	cfg := spec.Net{Mode: spec.NetSlirp, Ports: []spec.PortForward{{Proto: "tcp", HostPort: uint16(hostPort), Port: 8080}}}
 	out, _, wait := sandboxStart(t, cfg, "serve 8080")
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out.String(), "listening") && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitListening(out)
 	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", hostPort))
 	if err != nil {
 		t.Fatal(err)
@@ -437,6 +456,28 @@ func TestPortForwardReachesServerInside(t *testing.T) {
 	wait()
 	if string(reply) != "inside from-host\n" {
 		t.Fatalf("reply through -p: %q", reply)
+	}
+}
+
+func TestUDPPortForwardReachesServerInside(t *testing.T) {
+	pc, _ := net.ListenPacket("udp", "127.0.0.1:0")
+	hostPort := pc.LocalAddr().(*net.UDPAddr).Port
+	pc.Close()
+	cfg := spec.Net{Mode: spec.NetSlirp, Ports: []spec.PortForward{{Proto: "udp", HostPort: uint16(hostPort), Port: 5353}}}
+	out, _, wait := sandboxStart(t, cfg, "userve 5353")
+	waitListening(out)
+	c, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", hostPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("from-host"))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 100)
+	n, err := c.Read(buf)
+	wait()
+	if err != nil || string(buf[:n]) != "inside from-host" {
+		t.Fatalf("reply through -p %d:5353/udp: %q, %v", hostPort, buf[:n], err)
 	}
 }
 
