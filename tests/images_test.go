@@ -223,7 +223,16 @@ func hostileImage(t *testing.T, reg *imagetest.Registry, tag string, entries ...
 	return reg.Push(t, "t/hostile:"+tag, imagetest.Image(t, v1.Config{}, busyboxLayer(t), imagetest.Layer(t, entries...)))
 }
 
+// TestHostileLayersAreRefusedOrNeutralised attacks both kinds of store: one
+// whose files are the caller's, one that keeps owners and unpacks as root of
+// a user namespace, with capabilities there.
 func TestHostileLayersAreRefusedOrNeutralised(t *testing.T) {
+	for _, kind := range []string{"", "auto"} {
+		t.Run("map-users="+kind, func(t *testing.T) { hostileLayers(t, "--map-users="+kind) })
+	}
+}
+
+func hostileLayers(t *testing.T, mapUsers string) {
 	unprivileged(t)
 	reg := imagetest.NewRegistry(t)
 	outside := t.TempDir()
@@ -235,7 +244,7 @@ func TestHostileLayersAreRefusedOrNeutralised(t *testing.T) {
 
 	// A `..` entry is refused: the pull fails and nothing is written.
 	rel, _ := filepath.Rel(filepath.Join(store, "tmp", "x", "fs"), filepath.Join(outside, "dotdot"))
-	r := sbx(t, "image", "pull", "--store", store, hostileImage(t, reg, "dotdot", imagetest.Entry{Name: rel, Body: "pwned"}))
+	r := sbx(t, "image", "pull", mapUsers, "--store", store, hostileImage(t, reg, "dotdot", imagetest.Entry{Name: rel, Body: "pwned"}))
 	if r.code != 125 || !strings.Contains(r.stderr, "..") {
 		t.Fatalf("a layer with a .. entry must be refused: %s", r)
 	}
@@ -244,10 +253,10 @@ func TestHostileLayersAreRefusedOrNeutralised(t *testing.T) {
 	symRef := hostileImage(t, reg, "symlink",
 		imagetest.Entry{Name: "escape", Typ: tar.TypeSymlink, Link: outside},
 		imagetest.Entry{Name: "escape/pwned", Body: "pwned"})
-	sbx(t, "image", "pull", "--store", store, symRef)
+	sbx(t, "image", "pull", mapUsers, "--store", store, symRef)
 
 	// A hard link to the host's /etc/passwd is refused.
-	r = sbx(t, "image", "pull", "--store", store, hostileImage(t, reg, "hardlink",
+	r = sbx(t, "image", "pull", mapUsers, "--store", store, hostileImage(t, reg, "hardlink",
 		imagetest.Entry{Name: "etc/stolen", Typ: tar.TypeLink, Link: "/etc/passwd"},
 		imagetest.Entry{Name: "stolen2", Typ: tar.TypeLink, Link: "../../../../../../../../etc/passwd"}))
 	if r.code != 125 {
