@@ -76,9 +76,17 @@ func (c conn) send(m msg, files ...*os.File) error {
 func (c conn) recv() (msg, []*os.File, error) {
 	buf := make([]byte, 1<<20)
 	oob := make([]byte, unix.CmsgSpace(16*4))
+	reset := false
 	for {
 		n, oobn, _, _, err := unix.Recvmsg(int(c.f.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
 		if err == unix.EINTR {
+			continue
+		}
+		// A peer that closed with a message of ours unread (init failing
+		// before it read the seccomp program) makes the kernel report
+		// ECONNRESET once, ahead of what the peer sent before it closed.
+		if err == unix.ECONNRESET && !reset {
+			reset = true
 			continue
 		}
 		if err != nil {

@@ -164,9 +164,9 @@ func run(s *spec.Spec) (int, error) {
 	if c.err != nil {
 		return 0, c.err
 	}
-	if err := ctl.send(msg{Kind: kindSeccomp, Program: c.prog}); err != nil {
-		return 0, err
-	}
+	// A failed send means init has already ended, having failed before it
+	// read the program: its own error, read below, is the one to report.
+	sendErr := ctl.send(msg{Kind: kindSeccomp, Program: c.prog})
 
 	msgs := make(chan msg)
 	go func() {
@@ -254,6 +254,9 @@ func run(s *spec.Spec) (int, error) {
 		fmt.Fprintf(os.Stderr, "sbx: the sandbox's init was killed by %s\n", unix.SignalName(ws.Signal()))
 		sup.exited(128 + int(ws.Signal()))
 		return 128 + int(ws.Signal()), nil
+	}
+	if sendErr != nil {
+		return 0, sendErr
 	}
 	return 0, fmt.Errorf("the sandbox's init ended without a status (%v)", state)
 }
