@@ -502,6 +502,22 @@ func TestRefusedPingIsAnsweredUnreachable(t *testing.T) {
 	expect(t, got, "unreachable", "ok type 0")
 }
 
+func TestPingFollowsTheHostsPingGroupRange(t *testing.T) {
+	own := ownIPv4(t)
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ping_group_range")
+	if err != nil {
+		t.Skip(err)
+	}
+	var lo, hi int
+	fmt.Sscan(string(b), &lo, &hi)
+	want := "unreachable" // the host does not let us ping: a clean refusal
+	if gid := os.Getgid(); gid >= lo && gid <= hi {
+		want = "ok type 0" // it does: the echo reaches this host's own address
+	}
+	got, _ := sandboxRun(t, spec.Net{Mode: spec.NetSlirp}, "ping "+own.String())
+	expect(t, got, want)
+}
+
 // ownIPv4 is one of this host's IPv4 addresses other than loopback.
 func ownIPv4(t *testing.T) netip.Addr {
 	t.Helper()
