@@ -14,10 +14,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -89,6 +91,32 @@ func runStep(f []string) string {
 		}
 		c.Close()
 		return "ok connected"
+	case "bulk": // bulk ADDR MIB: send MIB MiB of pseudo-random bytes, read them all back, compare
+		c, err := net.DialTimeout("tcp", f[1], 5*time.Second)
+		if err != nil {
+			return failure(err)
+		}
+		defer c.Close()
+		mib, _ := strconv.Atoi(f[2])
+		data := make([]byte, mib<<20)
+		rand.NewChaCha8([32]byte{1}).Read(data)
+		errc := make(chan error, 1)
+		go func() {
+			_, err := c.Write(data)
+			c.(*net.TCPConn).CloseWrite()
+			errc <- err
+		}()
+		back, err := io.ReadAll(c)
+		if err != nil {
+			return failure(err)
+		}
+		if err := <-errc; err != nil {
+			return failure(err)
+		}
+		if !bytes.Equal(back, data) {
+			return fmt.Sprintf("corrupted: %d bytes back of %d", len(back), len(data))
+		}
+		return "ok intact"
 	case "udp": // udp ADDR: send a datagram, read the echo
 		c, err := net.Dial("udp", f[1])
 		if err != nil {
@@ -379,6 +407,25 @@ func TestAllowHostLoopbackReachesHostServers(t *testing.T) {
 	got, _ := sandboxRun(t, spec.Net{Mode: spec.NetSlirp, AllowHostLoopback: true},
 		"tcp "+gw(tcpPort), "udp "+gw(udpPort))
 	expect(t, got, "ok echo hello", "ok echo hello")
+}
+
+func TestBulkTransferArrivesIntactBothWays(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		io.Copy(c, c) // everything back, then EOF after the sandbox's
+	}()
+	got, _ := sandboxRun(t, spec.Net{Mode: spec.NetSlirp, AllowHostLoopback: true},
+		fmt.Sprintf("bulk %s 32", gw(ln.Addr().(*net.TCPAddr).Port)))
+	expect(t, got, "ok intact")
 }
 
 func TestClosedHostPortIsRefusedNotTimedOut(t *testing.T) {
