@@ -42,6 +42,9 @@ type ExecRequest struct {
 	Env  []string `json:"env"`
 	Cwd  string   `json:"cwd"`
 	TTY  bool     `json:"tty"`
+	// Rows and Cols are the client's terminal size, for the TTY's pty.
+	Rows uint16 `json:"rows,omitempty"`
+	Cols uint16 `json:"cols,omitempty"`
 }
 
 const (

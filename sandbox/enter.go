@@ -3,10 +3,12 @@ package sandbox
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -61,7 +63,19 @@ func (e entered) handle(ctl conn, s *spec.Spec, keep []uintptr, r request) {
 		ctl.send(msg{Kind: kindError, Session: id, Error: "malformed enter request", Code: 125})
 		return
 	}
-	pid, err := startEntered(s, keep, r.m.Exec, r.files)
+	files, master := r.files, (*os.File)(nil)
+	if r.m.Exec.TTY {
+		var slave *os.File
+		var err error
+		if master, slave, err = openPty(r.m.Exec.Rows, r.m.Exec.Cols); err != nil {
+			ctl.send(msg{Kind: kindError, Session: id, Error: err.Error(), Code: 125})
+			return
+		}
+		defer master.Close()
+		defer slave.Close()
+		files = []*os.File{slave, slave, slave}
+	}
+	pid, err := startEntered(s, keep, r.m.Exec, files)
 	if err != nil {
 		f := &Failure{Code: 125, Err: err}
 		errors.As(err, &f)
@@ -69,7 +83,38 @@ func (e entered) handle(ctl conn, s *spec.Spec, keep []uintptr, r request) {
 		return
 	}
 	e[pid] = id
+	if master != nil {
+		ctl.send(msg{Kind: kindStarted, Session: id, Pid: pid}, master)
+		return
+	}
 	ctl.send(msg{Kind: kindStarted, Session: id, Pid: pid})
+}
+
+// openPty makes a pseudo-terminal in the sandbox's own devpts for a
+// terminal session of sbx enter: the client's terminal is already some
+// other session's controlling terminal, so the entered shell could not
+// have it as its own (no job control); the client relays to the master.
+func openPty(rows, cols uint16) (master, slave *os.File, err error) {
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sbx enter: pty: %w", err)
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		m.Close()
+		return nil, nil, fmt.Errorf("sbx enter: unlock pty: %w", err)
+	}
+	// TIOCGPTPEER opens the slave without a path lookup.
+	r, _, errno := unix.Syscall(unix.SYS_IOCTL, m.Fd(), unix.TIOCGPTPEER, uintptr(unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC))
+	if errno != 0 {
+		m.Close()
+		return nil, nil, fmt.Errorf("sbx enter: pty slave: %w", errno)
+	}
+	fd := int(r)
+	s := os.NewFile(uintptr(fd), "pty")
+	if rows > 0 && cols > 0 {
+		unix.IoctlSetWinsize(fd, unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols})
+	}
+	return m, s, nil
 }
 
 // ended reports an entered process's end to its session; it says whether
@@ -115,12 +160,12 @@ func startEntered(s *spec.Spec, keep []uintptr, req *ExecRequest, files []*os.Fi
 		dir = "/"
 	}
 	path, argv := limitedArgv(s.Limits, argv0, argv)
-	p, err := os.StartProcess(path, argv, &os.ProcAttr{
-		Dir:   dir,
-		Env:   env,
-		Files: files,
-		Sys:   &syscall.SysProcAttr{AmbientCaps: keep, Setsid: true},
-	})
+	attr := &syscall.SysProcAttr{AmbientCaps: keep, Setsid: true}
+	if req.TTY {
+		// The pty becomes its controlling terminal: a shell gets job control.
+		attr.Setctty, attr.Ctty = true, 0
+	}
+	p, err := os.StartProcess(path, argv, &os.ProcAttr{Dir: dir, Env: env, Files: files, Sys: attr})
 	if err != nil {
 		return 0, execFailure(argv[0], err)
 	}
@@ -149,26 +194,43 @@ func enter(socket string, argv []string) (int, error) {
 	if t := os.Getenv("TERM"); t != "" {
 		req.Env = append(req.Env, "TERM="+t)
 	}
-	req.TTY = isTerminal(0)
+	req.TTY = isTerminal(0) && isTerminal(1)
+	if ws, err := unix.IoctlGetWinsize(0, unix.TIOCGWINSZ); req.TTY && err == nil {
+		req.Rows, req.Cols = ws.Row, ws.Col
+	}
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, forwarded...)
 	defer signal.Stop(sigs)
 	if err := sendTo(c, msg{Kind: kindExec, Exec: req}, os.Stdin, os.Stdout, os.Stderr); err != nil {
 		return 0, fmt.Errorf("sbx enter: %w", err)
 	}
+	var term *relay
+	defer func() { term.stop() }()
 	go func() {
 		for sig := range sigs {
+			if sig == unix.SIGWINCH && term != nil {
+				term.resize()
+				continue
+			}
 			sendTo(c, msg{Kind: kindSignal, Signal: int(sig.(syscall.Signal))})
 		}
 	}()
 	for {
 		m, files, err := recvFrom(c)
+		if m.Kind == kindStarted && len(files) == 1 && req.TTY && term == nil {
+			term, err = startRelay(files[0])
+			if err != nil {
+				return 0, err
+			}
+			continue
+		}
 		closeFiles(files)
 		if err != nil {
 			return 0, fmt.Errorf("the sandbox ended before the entered command did")
 		}
 		switch m.Kind {
 		case kindExit:
+			term.drain()
 			return m.Code, nil
 		case kindError:
 			fmt.Fprintf(os.Stderr, "sbx: %s\n", m.Error)
@@ -183,4 +245,75 @@ func enter(socket string, argv []string) (int, error) {
 func isTerminal(fd int) bool {
 	_, err := unix.IoctlGetTermios(fd, unix.TCGETS)
 	return err == nil
+}
+
+// relay carries a terminal session of sbx enter between the user's
+// terminal, in raw mode meanwhile, and the pty's master from init.
+type relay struct {
+	master *os.File
+	saved  *unix.Termios
+	out    chan struct{} // closed when the master has nothing more to say
+}
+
+func startRelay(master *os.File) (*relay, error) {
+	// A non-blocking copy, so that Go's poller serves it and drain can
+	// time out (an *os.File's Fd makes its descriptor blocking).
+	fd, err := unix.Dup(int(master.Fd()))
+	master.Close()
+	if err == nil {
+		unix.CloseOnExec(fd)
+		err = unix.SetNonblock(fd, true)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sbx enter: pty: %w", err)
+	}
+	m := os.NewFile(uintptr(fd), "pty")
+	saved, err := unix.IoctlGetTermios(0, unix.TCGETS)
+	if err != nil {
+		return nil, fmt.Errorf("sbx enter: terminal: %w", err)
+	}
+	raw := *saved
+	raw.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+	raw.Oflag &^= unix.OPOST
+	raw.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+	raw.Cflag &^= unix.CSIZE | unix.PARENB
+	raw.Cflag |= unix.CS8
+	raw.Cc[unix.VMIN], raw.Cc[unix.VTIME] = 1, 0
+	if err := unix.IoctlSetTermios(0, unix.TCSETS, &raw); err != nil {
+		return nil, fmt.Errorf("sbx enter: terminal: %w", err)
+	}
+	r := &relay{master: m, saved: saved, out: make(chan struct{})}
+	r.resize()
+	go func() {
+		io.Copy(m, os.Stdin)
+	}()
+	go func() {
+		io.Copy(os.Stdout, m)
+		close(r.out)
+	}()
+	return r, nil
+}
+
+// resize gives the pty the user's terminal size (on SIGWINCH).
+func (r *relay) resize() {
+	if ws, err := unix.IoctlGetWinsize(0, unix.TIOCGWINSZ); err == nil {
+		unix.IoctlSetWinsize(int(r.master.Fd()), unix.TIOCSWINSZ, ws)
+	}
+}
+
+// drain waits, briefly, for the last output of the ended process.
+func (r *relay) drain() {
+	if r == nil {
+		return
+	}
+	r.master.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	<-r.out
+}
+
+// stop gives the user's terminal its settings back.
+func (r *relay) stop() {
+	if r == nil {
+		return
+	}
+	unix.IoctlSetTermios(0, unix.TCSETS, r.saved)
 }

@@ -176,7 +176,7 @@ func run(s *spec.Spec) (int, error) {
 			if err != nil {
 				return
 			}
-			if sup.route(m) {
+			if sup.route(m, files) {
 				closeFiles(files)
 				continue
 			}

@@ -128,9 +128,9 @@ func (sup *supervisor) serve(c *net.UnixConn) {
 	}
 }
 
-// route passes init's answer about an enter session to its client and
-// reports whether m was one.
-func (sup *supervisor) route(m msg) bool {
+// route passes init's answer about an enter session to its client (with
+// the pty's master, for a terminal session) and reports whether m was one.
+func (sup *supervisor) route(m msg, files []*os.File) bool {
 	if m.Session == 0 {
 		return false
 	}
@@ -141,7 +141,7 @@ func (sup *supervisor) route(m msg) bool {
 	c := sup.sessions[m.Session]
 	sup.mu.Unlock()
 	if c != nil {
-		sendTo(c, m)
+		sendTo(c, m, files...)
 		if m.Kind == kindExit || m.Kind == kindError {
 			// Half-close: the client reads the status, then EOF.
 			c.CloseWrite()

@@ -6,9 +6,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -235,5 +235,54 @@ func TestKillEndsTheSandboxAndSignalReachesTheCommand(t *testing.T) {
 	if r := sbx(t, "kill", "--signal", "NOPE", name); r.code != 125 {
 		t.Fatalf("bad signal name: %s", r)
 	}
-	_ = strconv.Itoa
+}
+
+func TestEnterFromATerminalGetsAPtyWithJobControl(t *testing.T) {
+	name := uniqueName("entertty")
+	startSandbox(t, name, nil, "sleep 60")
+	waitListed(t, name)
+	m, s := openPty(t)
+	defer m.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := sbxCommand(t, ctx, "enter", name, "--", "/bin/bash", "--norc", "--noprofile", "-i")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = s, s, s
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	var out bytes.Buffer
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		io.Copy(&out, m)
+	}()
+	send := func(line string) {
+		m.Write([]byte(line))
+		time.Sleep(300 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+	send("test -t 0 && echo TTY-$((6*7)); stty size; tty\n")
+	send("sleep 50 &\n")
+	send("jobs\n")
+	send("sleep 40\n")
+	send("\x03") // ^C reaches the foreground job through the pty
+	send("echo rc-$?\n")
+	send("exit 5\n")
+	cmd.Wait()
+	m.Close()
+	<-readDone
+	got := out.String()
+	for _, want := range []string{"TTY-42", "30 100", "/dev/pts/", "Running", "rc-130"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("terminal session lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "no job control") {
+		t.Errorf("entered bash has no job control:\n%s", got)
+	}
+	if cmd.ProcessState.ExitCode() != 5 {
+		t.Errorf("exit %d, want 5:\n%s", cmd.ProcessState.ExitCode(), got)
+	}
 }
