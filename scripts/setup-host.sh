@@ -6,10 +6,11 @@ set -euo pipefail
 
 # Packages: the build (libseccomp for the static seccomp library), the
 # tests (fuse-overlayfs, busybox-static for image roots, iperf3, uidmap for
-# subordinate ids), and the peers sbx is measured against (bubblewrap,
+# subordinate ids, libcap2-bin for a test binary with file capabilities),
+# and the peers sbx is measured against (bubblewrap,
 # slirp4netns).
 PACKAGES=(build-essential pkg-config libseccomp-dev file uidmap fuse-overlayfs fuse3
-	busybox-static iperf3 bubblewrap slirp4netns hyperfine python3 iproute2 procps psmisc bsdutils curl)
+	busybox-static iperf3 bubblewrap slirp4netns hyperfine python3 iproute2 procps psmisc bsdutils curl libcap2-bin)
 if [ "${SBX_APPS:-}" = 1 ]; then
 	PACKAGES+=(xvfb xauth firefox-esr chromium fonts-dejavu-core imagemagick)
 fi
@@ -49,6 +50,10 @@ done
 # no_new_privs makes setuid inert.
 install -d -m 0755 /usr/local/libexec/sbx-test
 install -m 4755 -o root -g root "$(command -v id)" /usr/local/libexec/sbx-test/setuid-id
+# And one with file capabilities (cat, to show its own /proc/self/status),
+# for the escape test that proves they are inert inside too.
+install -m 0755 -o root -g root "$(command -v cat)" /usr/local/libexec/sbx-test/fcap-cat
+setcap cap_dac_override,cap_sys_admin+ep /usr/local/libexec/sbx-test/fcap-cat
 
 # Kernel facilities the sandboxes use.
 [ -e /dev/net/tun ] || { mkdir -p /dev/net && mknod -m 0666 /dev/net/tun c 10 200; }
