@@ -55,8 +55,14 @@ func (r *RunCmd) applyRoot(s *spec.Spec) error {
 	case f.Overlay:
 		s.Root.Overlay = true
 	}
+	if s.Root.Kind == spec.RootImage && len(s.Root.Lowers) == 0 {
+		return fmt.Errorf("the profile's root is an image: give it with --image REF")
+	}
 	overlay := s.Root.Kind == spec.RootOverlay || s.Root.Kind == spec.RootImage ||
 		(s.Root.Kind == spec.RootRootfs && s.Root.Overlay)
+	if f.OverlayDriver != "" && !overlay {
+		return fmt.Errorf("--overlay-driver picks how an overlay is mounted: add --overlay (or --image)")
+	}
 	if f.Persist != "" {
 		if !overlay {
 			return fmt.Errorf("--persist keeps an overlay's writes: add --overlay")
