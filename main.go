@@ -32,10 +32,6 @@ func main() {
 	if subids.IsHelper() {
 		os.Exit(subids.Helper())
 	}
-	// The step between init and a command with command-only rlimits.
-	if sandbox.IsRlimitExec() {
-		os.Exit(sandbox.RlimitExec())
-	}
 	var cli CLI
 	parser, err := kong.New(&cli,
 		kong.Name("sbx"),

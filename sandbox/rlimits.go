@@ -1,12 +1,9 @@
 package sandbox
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
-	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -76,8 +73,20 @@ func prepareRlimitExec() error {
 		return fmt.Errorf("rlimits: %w", err)
 	}
 	defer self.Close()
-	if _, err := io.Copy(mem, self); err != nil {
-		return fmt.Errorf("rlimits: copy sbx: %w", err)
+	st, err := self.Stat()
+	if err != nil {
+		return fmt.Errorf("rlimits: %w", err)
+	}
+	// sendfile: copy_file_range refuses to cross into the memfd's filesystem.
+	for left := st.Size(); left > 0; {
+		n, err := unix.Sendfile(fd, int(self.Fd()), nil, int(min(left, 1<<30)))
+		if err != nil {
+			return fmt.Errorf("rlimits: copy sbx: %w", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("rlimits: copy sbx: short copy")
+		}
+		left -= int64(n)
 	}
 	seals := unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
 	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, seals); err != nil {
@@ -114,51 +123,6 @@ func limitedArgv(l spec.Limits, path string, argv []string) (string, []string) {
 	}
 	args := append([]string{rlimitExecArg0}, lims...)
 	return "/proc/self/fd/" + strconv.Itoa(rlimitExecFD), append(append(args, "--", path), argv...)
-}
-
-// IsRlimitExec reports whether this process is the step that sets a
-// command's rlimits and executes it.
-func IsRlimitExec() bool {
-	return len(os.Args) > 3 && os.Args[0] == rlimitExecArg0
-}
-
-// RlimitExec sets the rlimits named in its arguments (NAME=VALUE ... --
-// PATH ARGV...) and executes the command; it returns only on failure.
-func RlimitExec() int {
-	args := os.Args[1:]
-	for len(args) > 0 && args[0] != "--" {
-		name, val, _ := strings.Cut(args[0], "=")
-		v, err := strconv.ParseUint(val, 10, 64)
-		res := -1
-		for _, r := range commandRlimits {
-			if r.name == name {
-				res = r.res
-			}
-		}
-		if err != nil || res < 0 {
-			fmt.Fprintf(os.Stderr, "sbx: bad rlimit %q\n", args[0])
-			return 125
-		}
-		if err := unix.Setrlimit(res, &unix.Rlimit{Cur: v, Max: v}); err != nil {
-			fmt.Fprintf(os.Stderr, "sbx: %v\n", rlimitError(rlimitFlag(res), res, v, err))
-			return 125
-		}
-		args = args[1:]
-	}
-	if len(args) < 3 {
-		fmt.Fprintln(os.Stderr, "sbx: this is a step of sbx run; run 'sbx run' instead")
-		return 125
-	}
-	err := unix.Exec(args[1], args[2:], os.Environ())
-	code := 126
-	if errors.Is(err, unix.ENOENT) {
-		code = 127
-	}
-	if errors.Is(err, unix.ENOMEM) {
-		err = fmt.Errorf("%w: the memory limit (RLIMIT_AS) is too small to start it", err)
-	}
-	fmt.Fprintf(os.Stderr, "sbx: %s: cannot execute: %v\n", args[2], err)
-	return code
 }
 
 func rlimitFlag(res int) string {

@@ -20,11 +20,13 @@ pids_of() {
 	done
 }
 
-# rss_kb PID...: their resident memory summed, in KiB.
-rss_kb() {
+# pss_kb PID...: their proportional set size summed, in KiB: resident
+# memory with pages shared by several processes (the binary's text, for
+# one) divided among them, so N sandboxes are not charged N times for it.
+pss_kb() {
 	local total=0 p kb
 	for p in "$@"; do
-		kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || true)
+		kb=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || true)
 		total=$((total + ${kb:-0}))
 	done
 	echo $total
@@ -54,18 +56,18 @@ release() {
 }
 
 echo
-echo "== many sandboxes: memory per running sandbox (KiB) and start-up of one more (median of $LIMIT_RUNS runs, ms)"
+echo "== many sandboxes: memory per running sandbox (PSS, KiB) and start-up of one more (median of $LIMIT_RUNS runs, ms)"
 printf '%-8s %14s %14s %12s %12s %8s\n' running sbx_kib bwrap_kib sbx_ms bwrap_ms ratio_ms
 bwrap_sleep="bwrap --unshare-all --die-with-parent --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp sleep 600"
 for n in 1 10 50; do
 	match="$SBX run -- sleep 600"
 	hold "$n" $SBX run -- sleep 600
-	sbx_kib=$(( $(rss_kb $(pids_of "$match") $(pids_of "sbx-init")) / n ))
+	sbx_kib=$(( $(pss_kb $(pids_of "$match") $(pids_of "sbx-init")) / n ))
 	sbx_ms=$(RUNS=$LIMIT_RUNS median_ms "$SBX run -- /bin/true")
 	release
 	match="bwrap --unshare-all --die-with-parent --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp sleep 600"
 	hold "$n" $bwrap_sleep
-	bwrap_kib=$(( $(rss_kb $(pids_of "bwrap ")) / n ))
+	bwrap_kib=$(( $(pss_kb $(pids_of "bwrap ")) / n ))
 	bwrap_ms=$(RUNS=$LIMIT_RUNS median_ms "bwrap --unshare-all --die-with-parent --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp /bin/true")
 	release
 	printf '%-8s %14s %14s %12s %12s %8s\n' "$n" "$sbx_kib" "$bwrap_kib" "$sbx_ms" "$bwrap_ms" "$(ratio "$sbx_ms" "$bwrap_ms")"
