@@ -3,6 +3,7 @@ package tests
 import (
 	"archive/tar"
 	"context"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -406,4 +407,36 @@ func TestStoreWithMapUsersAutoKeepsFileOwners(t *testing.T) {
 	if r := sbx(t, "image", "pull", "--map-users", "auto", "--store", folded, ref); r.code != 125 {
 		t.Fatalf("a folding store must not start keeping owners: %s", r)
 	}
+}
+
+func TestImageOfARunningSandboxCannotBeRemoved(t *testing.T) {
+	unprivileged(t)
+	reg := imagetest.NewRegistry(t)
+	ref := reg.Push(t, "t/base:1", imagetest.Image(t, v1.Config{}, busyboxLayer(t)))
+	store := t.TempDir()
+	mustRun(t, "image", "pull", "--store", store, ref)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := sbxCommand(t, ctx, "run", "--store", store, "--image", ref, "--", "/bin/sh", "-c", "echo started; exec /bin/cat")
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer stdin.Close()
+	buf := make([]byte, 8)
+	if n, _ := io.ReadFull(stdout, buf); string(buf[:n]) != "started\n" {
+		t.Fatalf("sandbox did not start: %q", buf[:n])
+	}
+	r := sbx(t, "image", "rm", "--store", store, ref)
+	if r.code != 125 || !strings.Contains(r.stderr, "in use") {
+		t.Fatalf("removing the image of a running sandbox must be refused: %s", r)
+	}
+	if len(layerDirs(t, store)) != 1 {
+		t.Fatal("the running sandbox's layer was removed")
+	}
+	stdin.Close()
+	cmd.Wait()
+	mustRun(t, "image", "rm", "--store", store, ref)
 }

@@ -130,39 +130,42 @@ func (s *Store) SetRemover(f func(string) error) { s.removeAll = f }
 // Root is the store's directory.
 func (s *Store) Root() string { return s.root }
 
-// Lock takes the store lock: shared for adding (many pulls at once),
-// exclusive for removing (no layer vanishes under a pull that reuses it).
+// Lock takes the store lock: shared for adding (many pulls at once) and
+// for running an image (for the sandbox's life), exclusive for removing (no
+// layer vanishes under a pull that reuses it or a sandbox that mounts it).
+// The lock is a raw descriptor, never closed behind the caller's back by a
+// finalizer: a caller may hold it until it exits without keeping unlock.
 func (s *Store) Lock(exclusive bool) (unlock func(), err error) {
-	f, err := os.OpenFile(filepath.Join(s.root, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("lock image store: %w", err)
-	}
 	how := unix.LOCK_SH
 	if exclusive {
 		how = unix.LOCK_EX
 	}
-	if err := unix.Flock(int(f.Fd()), how); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock image store: %w", err)
-	}
-	return func() { f.Close() }, nil
+	return s.flock(how)
 }
 
 // TryLock takes the exclusive lock or says why it cannot: a removal must
 // not wait behind a sandbox that may run for days.
 func (s *Store) TryLock() (unlock func(), err error) {
-	f, err := os.OpenFile(filepath.Join(s.root, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	unlock, err = s.flock(unix.LOCK_EX | unix.LOCK_NB)
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		return nil, fmt.Errorf("the image store %s is in use by a running sandbox or pull: try again when it ends", s.root)
+	}
+	return unlock, err
+}
+
+func (s *Store) flock(how int) (func(), error) {
+	fd, err := unix.Open(filepath.Join(s.root, "lock"), unix.O_CREAT|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock image store: %w", err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
+	if err := unix.Flock(fd, how); err != nil {
+		unix.Close(fd)
 		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, fmt.Errorf("the image store %s is in use by a running sandbox or pull: try again when it ends", s.root)
+			return nil, err
 		}
 		return nil, fmt.Errorf("lock image store: %w", err)
 	}
-	return func() { f.Close() }, nil
+	return func() { unix.Close(fd) }, nil
 }
 
 func hexOf(digest string) (string, error) {
