@@ -182,6 +182,9 @@ func TestSlirpDomainRuleOpensOnlyWhatItsDNSAnswersReturned(t *testing.T) {
 	if len(lines) != 3 || !strings.HasSuffix(lines[0], "curl=7") || lines[1] != "other=2" || lines[2] != "api-server curl=0" {
 		t.Fatalf("domain rule: %s", r)
 	}
+	if !strings.Contains(r.stderr, "refused dns other.test") {
+		t.Errorf("the refused name was not reported: %s", r.stderr)
+	}
 }
 
 // slirp4netnsInstalled skips where slirp4netns is missing (the set-up
