@@ -20,9 +20,12 @@ setup:
 test: setup sbx
 	./scripts/test.sh
 
-# Real applications (browsers, builds) in sandboxes.
-test-apps: setup sbx
-	SBX_TEST_APPS=1 ./scripts/test.sh -run 'App'
+# Real applications in sandboxes: Firefox and Chromium in the browser
+# profile under Xvfb (the set-up installs them). The build profile's tests
+# are cheap and run in make test.
+test-apps: sbx
+	SBX_APPS=1 ./scripts/setup-host.sh
+	SBX_TEST_APPS=1 ./scripts/test.sh -test.run '^TestApp'
 
 bench: setup sbx
 	./scripts/bench.sh

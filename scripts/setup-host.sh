@@ -60,6 +60,20 @@ setcap cap_dac_override,cap_sys_admin+ep /usr/local/libexec/sbx-test/fcap-cat
 chmod 0666 /dev/net/tun /dev/fuse 2>/dev/null || true
 modprobe overlay 2>/dev/null || true
 
+# A real Go project the build tests compile inside and outside the build
+# profile, fetched now because the build profile has no network: the
+# BurntSushi/toml module (its tomlv and toml-test commands), from the Go
+# module proxy into a module cache every user can read.
+TEST_GOMOD=/var/cache/sbx-test/gomod
+if [ ! -d "$TEST_GOMOD/github.com/!burnt!sushi/toml@v1.6.0" ]; then
+	if command -v go >/dev/null; then
+		GOMODCACHE=$TEST_GOMOD GOFLAGS= GOTOOLCHAIN=local go mod download github.com/BurntSushi/toml@v1.6.0
+		chmod -R a+rX "$TEST_GOMOD"
+	else
+		echo "setup-host: no go on PATH, the build tests will have no project to build" >&2
+	fi
+fi
+
 # cgroup v1 hierarchies (hybrid hosts): a directory per controller that the
 # test user owns, where sbx makes its sandboxes' cgroups (sbx looks for
 # /sbx-USER in each hierarchy when the user's own cgroup is not writable).
