@@ -25,7 +25,7 @@ const (
 	copyBuf = 256 << 10
 	// maxTCP and maxUDP bound the sandbox's connections and flows open at
 	// once, so it cannot spend all of the supervisor's file descriptors.
-	maxTCP = 4096
+	maxTCP = 2048
 	maxUDP = 1024
 )
 

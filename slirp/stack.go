@@ -285,17 +285,19 @@ func (st *Stack) Close() error {
 }
 
 // tuneTCP sets what throughput over a 64 KiB-MTU link needs: SACK, and
-// buffers that may grow to a few MiB.
+// buffers that may grow to a few MiB. They stay modest because a sandbox
+// that stops reading (or writes to a peer that stops) fills them in the
+// supervisor: maxTCP connections times both buffers is the worst case.
 func tuneTCP(s *stack.Stack) error {
 	sack := tcpip.TCPSACKEnabled(true)
 	if terr := s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack); terr != nil {
 		return fmt.Errorf("tcp sack: %s", terr)
 	}
-	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4096, Default: 4 << 20, Max: 16 << 20}
+	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4096, Default: 1 << 20, Max: 4 << 20}
 	if terr := s.SetTransportProtocolOption(tcp.ProtocolNumber, &rcv); terr != nil {
 		return fmt.Errorf("tcp receive buffer: %s", terr)
 	}
-	snd := tcpip.TCPSendBufferSizeRangeOption{Min: 4096, Default: 4 << 20, Max: 16 << 20}
+	snd := tcpip.TCPSendBufferSizeRangeOption{Min: 4096, Default: 1 << 20, Max: 4 << 20}
 	if terr := s.SetTransportProtocolOption(tcp.ProtocolNumber, &snd); terr != nil {
 		return fmt.Errorf("tcp send buffer: %s", terr)
 	}
