@@ -166,6 +166,17 @@ func checkPeer(c *net.UnixConn) error {
 	if int(cred.Uid) != os.Getuid() {
 		return fmt.Errorf("uid %d may not enter a sandbox of uid %d", cred.Uid, os.Getuid())
 	}
+	// A process inside a sandbox that can reach the socket (the state
+	// directory bound in) must not step into another sandbox: only a
+	// client in sbx's own user namespace, outside every sandbox, may enter.
+	own, err := os.Readlink("/proc/self/ns/user")
+	if err != nil {
+		return err
+	}
+	peer, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/user", cred.Pid))
+	if err != nil || peer != own {
+		return errors.New("sbx enter works only from outside the sandboxes (the client is in another user namespace)")
+	}
 	return nil
 }
 

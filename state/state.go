@@ -38,6 +38,10 @@ type Entry struct {
 	Supervisor      int    `json:"supervisor"`
 	SupervisorStart uint64 `json:"supervisor_start"`
 	PidStart        uint64 `json:"pid_start,omitempty"`
+	// PidNS is the supervisor's PID namespace: pids and start times mean
+	// something only there. A sandbox that can see the state directory (it
+	// was bound in) neither lists nor cleans entries made outside.
+	PidNS string `json:"pid_ns"`
 
 	dir string
 }
@@ -111,6 +115,9 @@ func (s *Store) Create(e *Entry) error {
 		return err
 	}
 	e.SupervisorStart = st
+	if e.PidNS, err = os.Readlink("/proc/self/ns/pid"); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
 	if e.Started.IsZero() {
 		e.Started = time.Now()
 	}
@@ -186,6 +193,10 @@ func (s *Store) List() ([]*Entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
+	pidNS, err := os.Readlink("/proc/self/ns/pid")
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
 	var es []*Entry
 	for _, de := range des {
 		if !de.IsDir() {
@@ -193,7 +204,10 @@ func (s *Store) List() ([]*Entry, error) {
 		}
 		e, err := s.load(de.Name())
 		if err != nil {
-			continue // being written, or garbage Clean removes
+			continue // being written
+		}
+		if e.PidNS != pidNS {
+			continue
 		}
 		if !e.Alive() {
 			s.removeStale(e)

@@ -86,3 +86,26 @@ func TestStartTimeTellsProcessesApart(t *testing.T) {
 		t.Fatal("StartTime of a pid that cannot exist succeeded")
 	}
 }
+
+func TestEntryOfAnotherPIDNamespaceIsNeitherListedNorCleaned(t *testing.T) {
+	s, err := OpenAt(filepath.Join(t.TempDir(), "sbx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &Entry{Name: "outside"}
+	if err := s.Create(e); err != nil {
+		t.Fatal(err)
+	}
+	// As a sandbox with the state directory bound in sees it: the pid
+	// means another process there, or none.
+	e.PidNS, e.Supervisor = "pid:[1]", 1<<30
+	if err := e.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if es, _ := s.List(); len(es) != 0 {
+		t.Fatalf("entry of another pid namespace listed: %+v", es[0])
+	}
+	if _, err := os.Stat(e.Dir()); err != nil {
+		t.Fatalf("entry of another pid namespace was cleaned: %v", err)
+	}
+}

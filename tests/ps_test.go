@@ -286,3 +286,39 @@ func TestEnterFromATerminalGetsAPtyWithJobControl(t *testing.T) {
 		t.Errorf("exit %d, want 5:\n%s", cmd.ProcessState.ExitCode(), got)
 	}
 }
+
+// enterClient is a minimal sbx enter client: it asks the supervisor
+// listening on argv[1] to run echo ESCAPED with its own stdio, and prints
+// the answer.
+const enterClient = `import array, json, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(sys.argv[1])
+m = json.dumps({"kind": "exec", "exec": {"argv": ["/bin/echo", "ESCAPED"], "env": [], "cwd": "/"}}).encode()
+try:
+    s.sendmsg([m], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [0, 1, 2]))])
+except BrokenPipeError:
+    pass  # refused at once; the refusal is still to be read
+print(s.recv(65536).decode())
+`
+
+func TestSandboxCannotEnterAnotherThroughItsControlSocket(t *testing.T) {
+	name := uniqueName("victim")
+	startSandbox(t, name, nil, "sleep 60")
+	e := waitListed(t, name)
+	// The attacker's sandbox sees the victim's state directory.
+	bind := []string{"--bind", e.StateDir + ":/s"}
+	r := run(t, bind, "python3 -c '"+enterClient+"' /s/control.sock")
+	if strings.Contains(r.stdout, "ESCAPED") || strings.Contains(r.stderr, "ESCAPED") {
+		t.Fatalf("a sandbox ran a command in another sandbox: %s", r)
+	}
+	if !strings.Contains(r.stdout, "only from outside the sandboxes") {
+		t.Fatalf("want the supervisor's refusal: %s", r)
+	}
+	// The same client from the host is served: the refusal is about where
+	// it runs, not about the client.
+	py := exec.Command("python3", "-c", enterClient, e.StateDir+"/control.sock")
+	out, err := py.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "ESCAPED") {
+		t.Fatalf("host client: %v\n%s", err, out)
+	}
+}
