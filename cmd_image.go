@@ -82,11 +82,8 @@ func (r *RunCmd) applyRoot(s *spec.Spec) error {
 		}
 	}
 	s.Root.FuseOverlayfs, _ = exec.LookPath("fuse-overlayfs")
-	dir, err := mountDir(f.Store)
-	if err != nil {
-		return err
-	}
-	s.Root.MountDir = dir
+	// Only fuse-overlayfs needs it, and says so when it is missing.
+	s.Root.MountDir, _ = mountDir(f.Store)
 	return nil
 }
 

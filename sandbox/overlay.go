@@ -108,7 +108,7 @@ func (u *uppers) show(dir string) error {
 		return nil
 	}
 	if dir == "" {
-		return fmt.Errorf("fuse-overlayfs: no directory to show its upper at")
+		return fmt.Errorf("fuse-overlayfs needs a directory of yours to mount its upper on (mnt/ of the image store): set HOME or XDG_DATA_HOME, or give --store DIR")
 	}
 	c, err := unix.OpenTree(u.scratch, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_EMPTY_PATH)
 	if err != nil {
