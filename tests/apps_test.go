@@ -543,3 +543,70 @@ func TestBuildCacheFlagKeepsGoCachesBetweenRunsApartFromTheHosts(t *testing.T) {
 		t.Fatalf("an unknown cache name: want exit 125 and one line naming it: %s", r)
 	}
 }
+
+// listenUnix makes a listening unix socket at path that answers each
+// connection with its own path, as a stand-in for a desktop service.
+func listenUnix(t *testing.T, path string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte(path))
+			c.Close()
+		}
+	}()
+}
+
+func TestDesktopSocketsAreSharedOneByOneAndTheSessionBusNotByDefault(t *testing.T) {
+	home := t.TempDir()
+	// Short: a socket's path has at most 107 bytes, and sbx keeps its own there too.
+	run, err := os.MkdirTemp("", "sbxrun")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(run) })
+	wayland := filepath.Join(run, "wayland-7")
+	pulse := filepath.Join(run, "pulse", "native")
+	pipewire := filepath.Join(run, "pipewire-0")
+	bus := filepath.Join(run, "bus")
+	for _, s := range []string{wayland, pulse, pipewire, bus} {
+		listenUnix(t, s)
+	}
+	if err := os.WriteFile(filepath.Join(run, "keyring-secret"), []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"HOME=" + home, "XDG_RUNTIME_DIR=" + run, "WAYLAND_DISPLAY=wayland-7",
+		"DBUS_SESSION_BUS_ADDRESS=unix:path=" + bus, "DISPLAY=", "XDG_DATA_HOME=", "XDG_CACHE_HOME=", "XDG_CONFIG_HOME="}
+	// Each socket is reached by connecting to it, as a client would.
+	script := `for s in "$XDG_RUNTIME_DIR/$WAYLAND_DISPLAY" "${PULSE_SERVER#unix:}" "$XDG_RUNTIME_DIR/pipewire-0" "$0"; do
+		python3 -c 'import socket,sys; c=socket.socket(socket.AF_UNIX); c.connect(sys.argv[1]); print("reached", c.recv(200).decode())' "$s" 2>/dev/null
+	done
+	ls "$XDG_RUNTIME_DIR"; echo "bus=${DBUS_SESSION_BUS_ADDRESS:-none}"`
+	r := sbxAt(t, t.TempDir(), env, "run", "--profile", "browser", "--net", "none", "--", "sh", "-c", script, bus)
+	if r.code != 0 {
+		t.Fatalf("browser profile: %s", r)
+	}
+	for _, want := range []string{"reached " + wayland + "\n", "reached " + pulse + "\n", "reached " + pipewire + "\n", "bus=none\n"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("want %q: %s", want, r)
+		}
+	}
+	if strings.Contains(r.stdout, "reached "+bus) || strings.Contains(r.stdout, "keyring-secret") {
+		t.Fatalf("the browser profile shares the session bus or the rest of $XDG_RUNTIME_DIR: %s", r)
+	}
+	r = sbxAt(t, t.TempDir(), env, "run", "--profile", "browser", "--net", "none", "--dbus", "--no-wayland", "--no-audio", "--", "sh", "-c", script, bus)
+	if !strings.Contains(r.stdout, "reached "+bus+"\n") || strings.Contains(r.stdout, "reached "+wayland) || strings.Contains(r.stdout, "reached "+pulse) {
+		t.Fatalf("--dbus --no-wayland --no-audio: %s", r)
+	}
+}
