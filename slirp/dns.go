@@ -62,7 +62,7 @@ func upstreamServers(configured []string, resolvConf string) ([]netip.AddrPort, 
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
 		if len(fields) >= 2 && fields[0] == "nameserver" {
-			if a, err := netip.ParseAddr(strings.SplitN(fields[1], "%", 2)[0]); err == nil {
+			if a, err := netip.ParseAddr(fields[1]); err == nil { // a zone stays: fe80::1%eth0
 				out = append(out, netip.AddrPortFrom(a, 53))
 			}
 		}

@@ -2,6 +2,8 @@ package slirp
 
 import (
 	"net/netip"
+	"os"
+	"slices"
 	"testing"
 
 	"github.com/sbx-sandbox/sbx/spec"
@@ -125,5 +127,23 @@ func TestDomainRuleMatchesOnlyAddressesLearnedForIt(t *testing.T) {
 		if ok, _ := p.CheckName(name); ok != want {
 			t.Errorf("CheckName(%s) = %v, want %v", name, ok, want)
 		}
+	}
+}
+
+func TestUpstreamResolversComeFromFlagsElseResolvConf(t *testing.T) {
+	conf := t.TempDir() + "/resolv.conf"
+	os.WriteFile(conf, []byte("# comment\nsearch example.test\nnameserver 127.0.0.53\nnameserver fe80::1%eth0\noptions edns0\n"), 0o644)
+	got, err := upstreamServers(nil, conf)
+	want := []netip.AddrPort{netip.MustParseAddrPort("127.0.0.53:53"), netip.MustParseAddrPort("[fe80::1%eth0]:53")}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("from resolv.conf: %v, %v; want %v", got, err, want)
+	}
+	got, err = upstreamServers([]string{"127.0.0.1:5353", "192.0.2.53", "[::1]:53"}, conf)
+	want = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:5353"), netip.MustParseAddrPort("192.0.2.53:53"), netip.MustParseAddrPort("[::1]:53")}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("from --dns: %v, %v; want %v", got, err, want)
+	}
+	if _, err := upstreamServers([]string{"dns.example"}, conf); err == nil {
+		t.Error("--dns with a name accepted")
 	}
 }

@@ -55,10 +55,9 @@ type Stack struct {
 	tcpSlots, udpSlots chan struct{} // one token per open connection or flow
 	hostAddrs          map[netip.Addr]bool
 
-	mu   sync.Mutex
-	s    *stack.Stack
-	tap  *os.File
-	icmp *pinger
+	mu  sync.Mutex
+	s   *stack.Stack
+	tap *os.File
 }
 
 // New checks the configuration and opens what must be opened before the
@@ -142,8 +141,7 @@ func (st *Stack) Attach(tap *os.File) error {
 	if err != nil {
 		return fmt.Errorf("network stack on the TAP device: %w", err)
 	}
-	st.icmp = newPinger(st, s)
-	if terr := s.CreateNIC(nicID, newEchoTap(ep, st.icmp)); terr != nil {
+	if terr := s.CreateNIC(nicID, newEchoTap(ep, newPinger(st, s))); terr != nil {
 		return fmt.Errorf("network stack NIC: %s", terr)
 	}
 	addrs := []netip.Addr{GatewayAddr, DNSAddr}
