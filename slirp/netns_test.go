@@ -330,6 +330,9 @@ func echoServer(t *testing.T) int {
 func echoServerOn(t *testing.T, ip string) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil && ip == "::1" {
+		t.Skipf("this host has no IPv6 loopback: %v", err)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -588,7 +591,7 @@ func TestIPv6ReachesHostLoopbackThroughTheGateway(t *testing.T) {
 func TestWithoutIPv6NothingIsCarriedOverIPv6(t *testing.T) {
 	ln, err := net.Listen("tcp", "[::1]:0")
 	if err != nil {
-		t.Fatal(err)
+		t.Skipf("this host has no IPv6 loopback: %v", err)
 	}
 	defer ln.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
