@@ -186,10 +186,45 @@ func (x *extractor) regular(parent int, base string, body io.Reader, mode uint32
 	}
 	f := os.NewFile(uintptr(fd), base)
 	defer f.Close()
-	if _, err := io.Copy(f, body); err != nil {
+	if err := copySparse(f, body); err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
 	return nil
+}
+
+// copySparse writes r to f leaving holes where r has blocks of zeros, so a
+// layer's sparse or zero-filled files (a tar can describe terabytes of
+// holes in a few bytes) do not fill the disk.
+func copySparse(f *os.File, r io.Reader) error {
+	buf := make([]byte, 64<<10)
+	var off int64
+	for {
+		n, err := io.ReadFull(r, buf)
+		if n > 0 {
+			chunk := buf[:n]
+			if !allZero(chunk) {
+				if _, werr := f.WriteAt(chunk, off); werr != nil {
+					return werr
+				}
+			}
+			off += int64(n)
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return f.Truncate(off)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // hardlink links base to an already unpacked file of this layer. The target's

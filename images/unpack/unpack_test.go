@@ -223,6 +223,23 @@ func TestLaterEntryReplacesEarlier(t *testing.T) {
 	}
 }
 
+func TestZeroFilledFileTakesNoDiskSpace(t *testing.T) {
+	dir, _ := sandbox(t)
+	body := strings.Repeat("\x00", 8<<20) + "end"
+	if err := Layer(bytes.NewReader(layer(t, entry{Name: "big", Body: body})), dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "big"))
+	if err != nil || string(b) != body {
+		t.Fatalf("content changed: %d bytes, %v", len(b), err)
+	}
+	var st unix.Stat_t
+	unix.Stat(filepath.Join(dir, "big"), &st)
+	if st.Blocks*512 > 1<<20 {
+		t.Fatalf("8 MB of zeros took %d bytes of disk", st.Blocks*512)
+	}
+}
+
 // FuzzLayer feeds arbitrary archives to the unpacker: it may refuse them,
 // but nothing may appear or change outside the layer directory.
 func FuzzLayer(f *testing.F) {
