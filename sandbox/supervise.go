@@ -88,11 +88,14 @@ func (sup *supervisor) accept() {
 // takes its process with it.
 func (sup *supervisor) serve(c *net.UnixConn) {
 	defer c.Close()
+	// The request is read before the peer is judged: a refused client
+	// whose request stayed unread would get ECONNRESET, not the refusal.
+	m, files, err := recvFrom(c)
 	if err := checkPeer(c); err != nil {
+		closeFiles(files)
 		sendTo(c, msg{Kind: kindError, Error: err.Error(), Code: 125})
 		return
 	}
-	m, files, err := recvFrom(c)
 	if err != nil || m.Kind != kindExec || m.Exec == nil || len(files) != 3 {
 		closeFiles(files)
 		sendTo(c, msg{Kind: kindError, Error: "sbx enter: malformed request", Code: 125})
