@@ -202,27 +202,89 @@ func hostOverlay(s *spec.Spec) (int, error) {
 // only fully writable through fuse-overlayfs, which shows every file as the
 // sandbox user's.
 func mountOverlay(s *spec.Spec, u *uppers, lowers []string, name string, owned bool) (int, error) {
-	switch s.Root.OverlayDriver {
+	kernel := func() (int, error) { return kernelOverlay(u, lowers, name) }
+	fuse := func() (int, error) { return fuseOverlay(s, u, lowers, name) }
+	want, err := u.driver(s.Root.OverlayDriver)
+	if err != nil {
+		return -1, err
+	}
+	var m int
+	switch want {
 	case "kernel":
-		return kernelOverlay(u, lowers, name)
+		m, err = kernel()
 	case "fuse":
-		return fuseOverlay(s, u, lowers, name)
+		m, err = fuse()
+	default:
+		first, second := kernel, fuse
+		firstName, secondName := "the kernel's overlay", "fuse-overlayfs"
+		want, other := "kernel", "fuse"
+		if !owned {
+			first, second = second, first
+			firstName, secondName = secondName, firstName
+			want, other = other, want
+		}
+		m, err1 := first()
+		if err1 != nil {
+			var err2 error
+			if m, err2 = second(); err2 != nil {
+				return -1, fmt.Errorf("overlay: neither %s (%v) nor %s (%v) works: the kernel's needs Linux 5.11 or later; fuse-overlayfs needs the fuse-overlayfs package and a /dev/fuse you can open (mode 0666)", firstName, err1, secondName, err2)
+			}
+			want = other
+		}
+		return recorded(u, m, want)
 	}
-	first, second := kernelOverlay, func(u *uppers, l []string, n string) (int, error) { return fuseOverlay(s, u, l, n) }
-	firstName, secondName := "the kernel's overlay", "fuse-overlayfs"
-	if !owned {
-		first, second = second, first
-		firstName, secondName = secondName, firstName
+	if err != nil {
+		return -1, err
 	}
-	m, err1 := first(u, lowers, name)
-	if err1 == nil {
-		return m, nil
+	return recorded(u, m, want)
+}
+
+// recorded returns the mount m once its driver is recorded.
+func recorded(u *uppers, m int, driver string) (int, error) {
+	if err := u.record(driver); err != nil {
+		unix.Close(m)
+		return -1, err
 	}
-	m, err2 := second(u, lowers, name)
-	if err2 == nil {
-		return m, nil
+	return m, nil
+}
+
+// persistDriverFile records in a --persist directory the driver that wrote
+// it: fuse-overlayfs marks opaque directories its own way, which the
+// kernel's overlay does not read, so a directory stays with its driver.
+const persistDriverFile = "driver"
+
+// driver is the driver to use given the one asked for: a --persist
+// directory's own, when it has one.
+func (u *uppers) driver(asked string) (string, error) {
+	if u.persist == "" {
+		return asked, nil
 	}
-	return -1, fmt.Errorf("overlay: neither %s (%v) nor %s (%v) works: the kernel's needs Linux 5.11 or later; fuse-overlayfs needs the fuse-overlayfs package and a /dev/fuse you can open (mode 0666)", firstName, err1, secondName, err2)
+	b, err := os.ReadFile(filepath.Join(u.persist, persistDriverFile))
+	if err != nil {
+		return asked, nil
+	}
+	rec := strings.TrimSpace(string(b))
+	if rec != "kernel" && rec != "fuse" {
+		return asked, nil
+	}
+	if asked != "" && asked != "auto" && asked != rec {
+		return "", fmt.Errorf("--persist %s was written through the %s driver, whose whiteouts and opaque directories the other does not read: use --overlay-driver %s or another directory", u.persist, rec, rec)
+	}
+	return rec, nil
+}
+
+func (u *uppers) record(driver string) error {
+	if u.persist == "" {
+		return nil
+	}
+	p := filepath.Join(u.persist, persistDriverFile)
+	if _, err := os.Stat(p); err == nil {
+		return nil
+	}
+	if err := os.WriteFile(p, []byte(driver+"\n"), 0o644); err != nil {
+		return fmt.Errorf("--persist: %w", err)
+	}
+	return nil
 }
 
 // kernelOverlay mounts the kernel's overlay with userxattr, which is what

@@ -63,6 +63,14 @@ func TestPersistKeepsOverlayWritesForTheNextRun(t *testing.T) {
 			if _, err := os.Stat("/etc/hostname"); err != nil {
 				t.Fatalf("an overlay deletion reached the host: %v", err)
 			}
+			// The other driver would misread the directory: refused; auto keeps its driver.
+			other := map[string]string{"kernel": "fuse", "fuse": "kernel"}[d]
+			if r := run(t, []string{"--overlay", "--overlay-driver", other, "--persist", persist}, "true"); r.code != 125 {
+				t.Fatalf("a --persist directory of the %s driver used with the %s driver: %s", d, other, r)
+			}
+			if out := mustSh(t, []string{"--overlay", "--persist", persist}, "cat /etc/sbx-persist-test"); out != "kept\n" {
+				t.Fatalf("auto with a %s --persist directory: %q", d, out)
+			}
 		})
 	}
 }
