@@ -141,7 +141,7 @@ type psEntry struct {
 	Command  []string  `json:"command"`
 	Started  time.Time `json:"started"`
 	Uptime   float64   `json:"uptime_seconds"`
-	Memory   int64     `json:"memory_bytes"` // -1 without a memory cgroup
+	Memory   int64     `json:"memory_bytes"` // -1 when unknown
 	Cgroup   []string  `json:"cgroup,omitempty"`
 	StateDir string    `json:"state_dir"`
 }
@@ -159,8 +159,8 @@ func (c *PsCmd) Run() error {
 	for _, e := range es {
 		r := psEntry{ID: e.ID, Name: e.Name, Pid: e.Pid, Profile: e.Profile, Command: e.Command, Started: e.Started,
 			Uptime: time.Since(e.Started).Round(time.Second).Seconds(), Memory: -1, StateDir: e.Dir()}
+		r.Memory = e.Memory()
 		if e.Cgroup != nil {
-			r.Memory = e.Cgroup.MemoryCurrent()
 			for _, d := range e.Cgroup.Dirs {
 				r.Cgroup = append(r.Cgroup, d)
 			}

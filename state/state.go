@@ -335,3 +335,49 @@ func (e *Entry) Signal(sig unix.Signal) error {
 	}
 	return nil
 }
+
+// Memory is what the sandbox uses now, in bytes: its cgroup's count when
+// it has one, else the resident memory of its processes (those in its
+// init's PID namespace) added up; -1 when neither can be read.
+func (e *Entry) Memory() int64 {
+	if e.Cgroup != nil {
+		if n := e.Cgroup.MemoryCurrent(); n >= 0 {
+			return n
+		}
+	}
+	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", e.Pid))
+	if err != nil {
+		return -1
+	}
+	des, err := os.ReadDir("/proc")
+	if err != nil {
+		return -1
+	}
+	var total int64
+	for _, de := range des {
+		pid, err := strconv.Atoi(de.Name())
+		if err != nil {
+			continue
+		}
+		if pns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid)); err != nil || pns != ns {
+			continue
+		}
+		total += residentBytes(pid)
+	}
+	return total
+}
+
+// residentBytes is pid's VmRSS.
+func residentBytes(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}

@@ -323,3 +323,17 @@ func TestSandboxCannotEnterAnotherThroughItsControlSocket(t *testing.T) {
 		t.Fatalf("host client: %v\n%s", err, out)
 	}
 }
+
+func TestPsShowsMemoryInUseWithoutACgroup(t *testing.T) {
+	name := uniqueName("mem")
+	// 20 MB held in a shell variable, no cgroup: ps adds up the processes.
+	startSandbox(t, name, nil, `x=$(head -c 20000000 /dev/zero | tr '\0' a); sleep 60`)
+	waitListed(t, name)
+	var e *psEntry
+	if !waitFor(10*time.Second, func() bool { e = listed(t, name); return e != nil && e.Memory > 20_000_000 }) {
+		t.Fatalf("sbx ps shows %+v, want more than 20 MB in use", e)
+	}
+	if len(e.Cgroup) != 0 {
+		t.Fatalf("sandbox without limits has a cgroup: %v", e.Cgroup)
+	}
+}
