@@ -440,3 +440,18 @@ func TestImageOfARunningSandboxCannotBeRemoved(t *testing.T) {
 	cmd.Wait()
 	mustRun(t, "image", "rm", "--store", store, ref)
 }
+
+func TestUpperLayerFileHidesTheSamePathBelow(t *testing.T) {
+	unprivileged(t)
+	reg := imagetest.NewRegistry(t)
+	over := imagetest.Layer(t, imagetest.Entry{Name: "etc/motd", Body: "middle\n"})
+	top := imagetest.Layer(t, imagetest.Entry{Name: "etc/motd", Body: "top\n"}, imagetest.Entry{Name: "etc/issue", Body: "issue\n"})
+	ref := reg.Push(t, "t/stack:1", imagetest.Image(t, v1.Config{}, busyboxLayer(t), over, top))
+	store := t.TempDir()
+	for _, d := range overlayDrivers {
+		out := mustRun(t, "run", "--store", store, "--overlay-driver", d, "--image", ref, "--", "/bin/cat", "/etc/motd", "/etc/issue", "/var/cache/old")
+		if out != "top\nissue\ncached\n" {
+			t.Fatalf("%s: layers do not stack in order: %q", d, out)
+		}
+	}
+}
