@@ -125,18 +125,6 @@ func limitedArgv(l spec.Limits, path string, argv []string) (string, []string) {
 	return "/proc/self/fd/" + strconv.Itoa(rlimitExecFD), append(append(args, "--", path), argv...)
 }
 
-func rlimitFlag(res int) string {
-	switch res {
-	case unix.RLIMIT_AS:
-		return "--memory (RLIMIT_AS)"
-	case unix.RLIMIT_NPROC:
-		return "--pids (RLIMIT_NPROC)"
-	case unix.RLIMIT_CPU:
-		return "--cpu-time"
-	}
-	return fmt.Sprintf("rlimit %d", res)
-}
-
 func rlimitError(flag string, res int, v uint64, err error) error {
 	var cur unix.Rlimit
 	_ = unix.Getrlimit(res, &cur)
