@@ -46,6 +46,14 @@ func (r *RunCmd) applyRoot(s *spec.Spec) error {
 		}
 		s.Root.Kind, s.Root.Dir = spec.RootRootfs, dir
 		s.Root.Overlay = s.Root.Overlay || f.Overlay
+		if !s.Root.Overlay {
+			// A read-only root cannot grow the directories the sandbox mounts on.
+			for _, d := range []string{"proc", "dev", "tmp"} {
+				if st, err := os.Stat(filepath.Join(dir, d)); err != nil || !st.IsDir() {
+					return fmt.Errorf("--rootfs %s has no /%s to mount on and is read-only: create it (mkdir %s), or add --overlay", f.Rootfs, d, filepath.Join(dir, d))
+				}
+			}
+		}
 	case f.Image != "":
 		if err := r.applyImage(s); err != nil {
 			return err

@@ -160,3 +160,14 @@ func TestHostOverlayHasAnEmptyWritableHomeOfItsOwn(t *testing.T) {
 		t.Fatalf("home in an overlay root: %q", out)
 	}
 }
+
+func TestReadOnlyRootfsWithoutMountPointsIsOneClearError(t *testing.T) {
+	unprivileged(t)
+	root := busyboxRootfs(t)
+	os.Remove(filepath.Join(root, "proc"))
+	r := sbx(t, "run", "--rootfs", root, "--", "/bin/true")
+	if r.code != 125 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || !strings.Contains(r.stderr, "--overlay") {
+		t.Fatalf("want one line suggesting --overlay, exit 125: %s", r)
+	}
+	mustRun(t, "run", "--rootfs", root, "--overlay", "--", "/bin/test", "-d", "/proc/self")
+}
