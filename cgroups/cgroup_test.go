@@ -150,3 +150,47 @@ func TestNoWritableHierarchyIsANoCgroupError(t *testing.T) {
 		t.Fatalf("got %v, want a NoCgroupError", err)
 	}
 }
+
+// This host has no cgroup v2 controllers to try the v2 path on; a plain
+// directory laid out like a delegated v2 subtree checks what sbx writes
+// there and where (the kernel's reading of it is not tested here).
+func TestV2PathWritesLimitsInUnifiedFormatsUnderTheParentOfOwnCgroup(t *testing.T) {
+	root := t.TempDir()
+	parent := filepath.Join(root, "user.slice", "app.slice")
+	if err := os.MkdirAll(filepath.Join(parent, "shell.scope"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for f, v := range map[string]string{"cgroup.procs": "", "cgroup.subtree_control": "memory pids\n"} {
+		os.WriteFile(filepath.Join(parent, f), []byte(v), 0o644)
+	}
+	sys := &System{
+		Hierarchies: []Hierarchy{{Version: 2, Mountpoint: root, Root: "/", Controllers: []string{"cpu", "io", "memory", "pids"}}},
+		Own:         map[string]string{"": "/user.slice/app.slice/shell.scope"},
+	}
+	cg, err := sys.Create(Options{Name: "sbx-x", NoSystemd: true, Res: Resources{Memory: 5 << 20, CPUs: 1.5, Pids: 32, IOWeight: 200}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(parent, "sbx-x")
+	if cg.Version != 2 || cg.Dirs[""] != dir {
+		t.Fatalf("cgroup %+v, want v2 in %s", cg, dir)
+	}
+	for f, want := range map[string]string{
+		"memory.max": "5242880", "memory.swap.max": "0", "cpu.max": "150000 100000",
+		"pids.max": "32", "io.weight": "default 200",
+	} {
+		if b, _ := os.ReadFile(filepath.Join(dir, f)); string(b) != want {
+			t.Errorf("%s = %q, want %q", f, b, want)
+		}
+	}
+	// The controllers the parent lacked were asked for, and only those.
+	if b, _ := os.ReadFile(filepath.Join(parent, "cgroup.subtree_control")); string(b) != "+cpu +io" {
+		t.Errorf("cgroup.subtree_control got %q, want +cpu +io", b)
+	}
+	if err := cg.Enter(4242); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs")); string(b) != "4242" {
+		t.Errorf("cgroup.procs = %q", b)
+	}
+}
