@@ -175,6 +175,16 @@ func TestV2PathWritesLimitsInUnifiedFormatsUnderTheParentOfOwnCgroup(t *testing.
 	if cg.Version != 2 || cg.Dirs[""] != dir {
 		t.Fatalf("cgroup %+v, want v2 in %s", cg, dir)
 	}
+	// Files that exist in a real cgroup were created here, mode 0.
+	if err := cg.Enter(4242); err != nil {
+		t.Fatal(err)
+	}
+	filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			os.Chmod(p, 0o644)
+		}
+		return nil
+	})
 	for f, want := range map[string]string{
 		"memory.max": "5242880", "memory.swap.max": "0", "cpu.max": "150000 100000",
 		"pids.max": "32", "io.weight": "default 200",
@@ -186,9 +196,6 @@ func TestV2PathWritesLimitsInUnifiedFormatsUnderTheParentOfOwnCgroup(t *testing.
 	// The controllers the parent lacked were asked for, and only those.
 	if b, _ := os.ReadFile(filepath.Join(parent, "cgroup.subtree_control")); string(b) != "+cpu +io" {
 		t.Errorf("cgroup.subtree_control got %q, want +cpu +io", b)
-	}
-	if err := cg.Enter(4242); err != nil {
-		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs")); string(b) != "4242" {
 		t.Errorf("cgroup.procs = %q", b)
