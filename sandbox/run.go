@@ -208,7 +208,11 @@ func run(s *spec.Spec) (int, error) {
 				// Stop sbx itself, so the user's shell sees its job
 				// stopped and takes the terminal back; fg or bg continue
 				// sbx, which then resumes the command.
-				unix.Kill(unix.Getpid(), unix.SIGSTOP)
+				// SIGSTOP aimed at this very thread: it stops on its
+				// way out of the syscall, before it can tell init to go
+				// on. kill(getpid()) would let another thread take the
+				// signal while this one runs ahead and resumes the command.
+				unix.Tgkill(unix.Getpid(), unix.Gettid(), unix.SIGSTOP)
 				fg := false
 				if pg, err := unix.IoctlGetInt(0, unix.TIOCGPGRP); err == nil && pg == unix.Getpgrp() {
 					fg = true

@@ -101,7 +101,7 @@ func TestShellInATerminalHasJobControlAndATTY(t *testing.T) {
 
 // ptyShell runs an interactive bash of the host (not sandboxed) on a new
 // pty, as a user's terminal would, and returns a writer and the output so far.
-func ptyShell(t *testing.T) (send func(string), output func() string, wait func()) {
+func ptyShell(t *testing.T) (send func(string), expect func(string), output func() string, wait func()) {
 	t.Helper()
 	unprivileged(t)
 	m, s := openPty(t)
@@ -128,38 +128,56 @@ func ptyShell(t *testing.T) (send func(string), output func() string, wait func(
 			}
 		}
 	}()
+	// expect waits until the terminal has shown want since the last send.
+	mark := 0
 	send = func(line string) {
+		mu.Lock()
+		mark = out.Len()
+		mu.Unlock()
 		m.Write([]byte(line))
-		time.Sleep(400 * time.Millisecond)
 	}
 	output = func() string {
 		mu.Lock()
 		defer mu.Unlock()
 		return out.String()
 	}
+	expect = func(want string) {
+		t.Helper()
+		if !waitFor(15*time.Second, func() bool { return strings.Contains(output()[mark:], want) }) {
+			t.Fatalf("the terminal never showed %q:\n%s", want, strings.ReplaceAll(output(), "\r", ""))
+		}
+	}
 	wait = func() {
 		cmd.Wait()
 		cancel()
 		m.Close()
 	}
-	return send, output, wait
+	return send, expect, output, wait
 }
 
 func TestCtrlZStopsSbxAndFgResumesTheCommand(t *testing.T) {
-	send, output, wait := ptyShell(t)
-	time.Sleep(300 * time.Millisecond)
-	send(`"$SBX" run -- /bin/sh -c 'read x; echo got-$x; sleep 100'` + "\n")
+	send, expect, output, wait := ptyShell(t)
+	defer wait()
+	expect("$ ")
+	send(`"$SBX" run -- /bin/sh -c 'echo ready-$((1+1)); exec cat'` + "\n")
+	expect("ready-2")
 	send("\x1a") // ^Z: the shell must get the terminal back
+	expect("Stopped")
 	send("echo shell-$((40+2))\n")
+	expect("shell-42")
 	send("fg\n")
-	send("hello\n")
+	expect("fg\r\n")
+	// The command gets the terminal back just after sbx continues; give
+	// it a moment, then type: cat must read the line (not be stopped by
+	// SIGTTIN for reading from a terminal it does not own).
+	time.Sleep(time.Second)
+	send("hello-from-fg\n")
+	expect("hello-from-fg\r\nhello-from-fg") // the terminal's echo, then cat's copy
 	send("\x03")
+	expect("$ ")
 	send("echo rc-$?; exit\n")
-	wait()
-	got := output()
-	for _, want := range []string{"Stopped", "shell-42", "got-hello", "rc-130"} {
-		if !strings.Contains(got, want) {
-			t.Errorf("terminal session lacks %q:\n%s", want, got)
-		}
+	expect("rc-130")
+	if n := strings.Count(output(), "Stopped"); n != 1 {
+		t.Errorf("sbx stopped %d times, want once:\n%s", n, output())
 	}
 }
