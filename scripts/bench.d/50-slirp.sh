@@ -69,7 +69,8 @@ for i in $(seq "$SLIRP_ROUNDS"); do
 	run_as "$work/slirp4netns-run" iperf3 -c 10.0.2.2 -p $srv_port -t "$SLIRP_T" -J >"$work/o.json" 2>/dev/null || true
 	out_s4+=("$(gbits "$work/o.json")")
 	# Inbound: the server inside, reached from the host through -p.
-	run_as "$SBX" run --net slirp -p $fwd_port:5201 -- iperf3 -s -1 -p 5201 >"$work/in-server.log" 2>&1 &
+	: >"$work/in-server.log" # not the last round's "Server listening"
+	run_as "$SBX" run --net slirp -p $fwd_port:5201 -- iperf3 -s -1 -p 5201 >>"$work/in-server.log" 2>&1 &
 	server=$!
 	for _ in $(seq 200); do grep -q "Server listening" "$work/in-server.log" 2>/dev/null && break; sleep 0.05; done
 	run_as iperf3 -c 127.0.0.1 -p $fwd_port -t "$SLIRP_T" -J >"$work/i.json" 2>/dev/null || true
