@@ -151,6 +151,7 @@ func (c *PsCmd) Run() error {
 	if err != nil {
 		return err
 	}
+	store.Clean()
 	es, err := store.List()
 	if err != nil {
 		return err

@@ -481,17 +481,29 @@ func (c *Cgroup) Remove() {
 	if c.Scope != "" {
 		c.stopScope()
 	}
-	for _, dir := range c.created {
+	removeDirs(c.created, 2*time.Second)
+}
+
+// removeDirs kills what is left in each directory and removes it, waiting
+// up to wait for each to empty; it reports whether all are gone.
+func removeDirs(dirs []string, wait time.Duration) bool {
+	gone := true
+	for _, dir := range dirs {
 		killAll(dir)
-		deadline := time.Now().Add(2 * time.Second)
+		deadline := time.Now().Add(wait)
 		for {
 			err := unix.Rmdir(dir)
-			if err == nil || errors.Is(err, unix.ENOENT) || time.Now().After(deadline) {
+			if err == nil || errors.Is(err, unix.ENOENT) {
+				break
+			}
+			if time.Now().After(deadline) {
+				gone = false
 				break
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
+	return gone
 }
 
 func killAll(dir string) {
@@ -541,9 +553,7 @@ func sortedValues(m map[string]string) []string {
 }
 
 // RemoveDirs deletes a cgroup that another, dead, sbx process made: the
-// directories recorded in its state.
-func (c *Cgroup) RemoveDirs() {
-	c.created = c.uniqueDirs()
-	c.Scope = ""
-	c.Remove()
+// directories recorded in its state. It reports whether they are gone.
+func (c *Cgroup) RemoveDirs() bool {
+	return removeDirs(c.uniqueDirs(), 2*time.Second)
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -255,4 +256,42 @@ func (s *System) Writable(user string) (where, why string) {
 
 func accessW(p string) bool {
 	return unix.Access(p, unix.W_OK) == nil
+}
+
+// SweepLeftovers removes the sandbox cgroups (sbx-*) in the places sbx
+// makes them for user that are empty, older than minAge (a younger one may
+// be about to receive its sandbox) and not in inUse.
+func SweepLeftovers(user string, inUse map[string]bool, minAge time.Duration) {
+	s, err := Discover()
+	if err != nil {
+		return
+	}
+	var parents []string
+	for _, h := range s.Hierarchies {
+		switch {
+		case h.Version == 2:
+			if own, ok := s.Own[""]; ok {
+				parents = append(parents, h.Dir(filepath.Dir(own)))
+			}
+		case len(h.Controllers) > 0:
+			for _, p := range s.v1Candidates(Options{User: user}, h.Controllers[0]) {
+				parents = append(parents, h.Dir(p))
+			}
+		}
+	}
+	for _, p := range parents {
+		if p == "" || !accessW(p) {
+			continue
+		}
+		dirs, _ := filepath.Glob(filepath.Join(p, "sbx-*"))
+		for _, d := range dirs {
+			fi, err := os.Stat(d)
+			if err != nil || !fi.IsDir() || inUse[d] || time.Since(fi.ModTime()) < minAge {
+				continue
+			}
+			if b, err := os.ReadFile(filepath.Join(d, "cgroup.procs")); err == nil && len(strings.TrimSpace(string(b))) == 0 {
+				unix.Rmdir(d)
+			}
+		}
+	}
 }

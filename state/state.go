@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -222,6 +223,7 @@ func (s *Store) List() ([]*Entry, error) {
 // Clean removes the entries (and leftover cgroups) of supervisors that died.
 func (s *Store) Clean() {
 	s.List()
+	s.sweepCgroups()
 	// Names whose sandbox is gone.
 	des, _ := os.ReadDir(s.root)
 	for _, de := range des {
@@ -241,11 +243,12 @@ func (s *Store) Clean() {
 }
 
 func (s *Store) removeStale(e *Entry) {
-	if e.Cgroup != nil {
+	if e.Cgroup != nil && !e.Cgroup.RemoveDirs() {
 		// The supervisor was killed before it could remove the cgroup; its
 		// sandbox died with it (Pdeathsig), so the cgroup is empty or
-		// emptying. A pid that outlived it is killed first.
-		e.Cgroup.RemoveDirs()
+		// emptying. A pid that outlived it is killed first; should the
+		// cgroup still not go, the entry stays for the next call to retry.
+		return
 	}
 	s.Remove(e)
 }
@@ -380,4 +383,27 @@ func residentBytes(pid int) int64 {
 		}
 	}
 	return 0
+}
+
+// sweepCgroups removes empty sandbox cgroups that no entry records: those
+// of an sbx killed between making its cgroup and registering its sandbox.
+func (s *Store) sweepCgroups() {
+	inUse := map[string]bool{}
+	des, _ := os.ReadDir(s.root)
+	for _, de := range des {
+		if !de.IsDir() {
+			continue
+		}
+		// Every entry counts, those of other PID namespaces too.
+		if e, err := s.load(de.Name()); err == nil && e.Cgroup != nil {
+			for _, d := range e.Cgroup.Dirs {
+				inUse[d] = true
+			}
+		}
+	}
+	name := strconv.Itoa(os.Getuid())
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	cgroups.SweepLeftovers(name, inUse, time.Minute)
 }

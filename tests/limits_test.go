@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -155,5 +156,37 @@ func TestStatusFDsReportChildPidNamespacesAndExit(t *testing.T) {
 	}
 	if len(lines) != 2 || lines[0]["child-pid"] == nil || lines[1]["exit-code"] != float64(3) {
 		t.Fatalf("--json-status-fd wrote %v, want a start line and {exit-code: 3}", lines)
+	}
+}
+
+func TestLeftoverCgroupWithoutASandboxIsSwept(t *testing.T) {
+	name := uniqueName("sweep")
+	cmd, _ := startSandbox(t, name, []string{"--memory", "64M"}, "sleep 60")
+	e := waitListed(t, name)
+	if len(e.Cgroup) == 0 {
+		t.Fatalf("no cgroup: %+v", e)
+	}
+	parent := filepath.Dir(e.Cgroup[0])
+	mustRun(t, "kill", name)
+	cmd.Wait()
+	// As an sbx killed between making its cgroup and registering its
+	// sandbox leaves one: empty, and recorded nowhere.
+	old, young := filepath.Join(parent, uniqueName("sbx-old")), filepath.Join(parent, uniqueName("sbx-young"))
+	for _, d := range []string{old, young} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer syscall.Rmdir(young)
+	past := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(old, past, past); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, "ps")
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Fatalf("leftover cgroup %s not swept: %v", old, err)
+	}
+	if _, err := os.Stat(young); err != nil {
+		t.Fatalf("a cgroup made a moment ago (its sandbox may be starting) was swept: %v", err)
 	}
 }
