@@ -289,6 +289,37 @@ grep -i "CanCreateUserNamespace\|sandbox.*fail" /tmp/firefox.log | grep -v "Fail
 	}
 }
 
+func TestAppFirefoxOpensAWindowOnTheSharedX11Display(t *testing.T) {
+	appsOnly(t, "Xvfb", "xauth", "firefox-esr", "python3", "curl", "import")
+	home := desktopHome(t)
+	d := startXvfb(t, filepath.Join(t.TempDir(), "Xauthority"))
+	// A real window, not headless: the browser draws through the display's
+	// socket and cookie that sbx shares, and an X client in the same
+	// sandbox takes the screen. A profile of its own skips the first-run pages.
+	script := `set -u
+mkdir -p /tmp/site /tmp/ffprof && cat >/tmp/site/index.html <<'EOF'
+` + pageHTML + `
+EOF
+cat >/tmp/ffprof/user.js <<'EOF'
+user_pref("browser.aboutwelcome.enabled", false);
+user_pref("datareporting.policy.firstRunURL", "");
+user_pref("browser.startup.homepage_override.mstone", "ignore");
+user_pref("toolkit.telemetry.reportingpolicy.firstRun", false);
+user_pref("browser.shell.checkDefaultBrowser", false);
+EOF
+python3 -m http.server 8123 --bind 127.0.0.1 -d /tmp/site >/tmp/httpd.log 2>&1 &
+for i in $(seq 100); do curl -fsS -o /dev/null http://127.0.0.1:8123/ && break; sleep 0.1; done
+firefox-esr --no-remote --profile /tmp/ffprof --width 1024 --height 768 http://127.0.0.1:8123/ >/tmp/firefox.log 2>&1 &
+for i in $(seq 120); do [ "$(grep -c "GET / " /tmp/httpd.log)" -ge 2 ] && break; sleep 0.5; done
+sleep 4
+import -window root "$HOME/Downloads/shot.png"`
+	r := sbxSession(t, sessionEnv(home, d), 3*time.Minute, "run", "--profile", "browser", "--", "sh", "-c", script)
+	if r.code != 0 {
+		t.Fatalf("Firefox on display %s: %s", d.name(), r)
+	}
+	checkScreenshot(t, filepath.Join(home, "Downloads", "shot.png"))
+}
+
 func TestAppChromiumRendersAPageServedInsideItsSandboxWithItsOwnSandboxOn(t *testing.T) {
 	appsOnly(t, "Xvfb", "xauth", "chromium", "python3", "curl")
 	r, home := runBrowser(t, `chromium --headless --no-first-run --no-default-browser-check --disable-background-networking --disable-component-update --disable-sync --disable-gpu --window-size=800,600 --screenshot="$HOME/Downloads/shot.png" http://127.0.0.1:8123/ 2>/tmp/chromium.log
