@@ -4,6 +4,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -65,7 +66,36 @@ func (l *Loader) read(s Source) ([]byte, error) {
 	if s.Builtin() {
 		return fs.ReadFile(l.Builtin, strings.TrimPrefix(s.Path, "builtin:")+".toml")
 	}
-	return os.ReadFile(s.Path)
+	return readProfile(s.Path)
+}
+
+// maxProfileSize bounds what a profile file may hold: a hostile include of
+// /dev/zero or a FIFO must be an error, not a hang or all of memory.
+const maxProfileSize = 1 << 20
+
+// readProfile reads a profile file, which must be a regular file of at
+// most maxProfileSize bytes.
+func readProfile(p string) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, &fs.PathError{Op: "read", Path: p, Err: errors.New("not a regular file")}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxProfileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxProfileSize {
+		return nil, &fs.PathError{Op: "read", Path: p, Err: fmt.Errorf("larger than %d bytes", maxProfileSize)}
+	}
+	return data, nil
 }
 
 // find locates ref. from is the including profile, or nil on the command
@@ -81,7 +111,7 @@ func (l *Loader) find(ref string, from *Source) (Source, []byte, error) {
 			}
 			p = filepath.Join(filepath.Dir(from.Path), p)
 		}
-		data, err := os.ReadFile(p)
+		data, err := readProfile(p)
 		if err != nil {
 			return Source{}, nil, fmt.Errorf("profile %s: %w", p, unwrapPathErr(err))
 		}
