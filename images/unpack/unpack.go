@@ -276,7 +276,8 @@ func (x *extractor) whiteout(dir, base string) error {
 		return nil
 	}
 	gone := strings.TrimPrefix(base, whiteoutPrefix)
-	if gone == "" || gone == "." || strings.HasPrefix(gone, whiteoutPrefix) {
+	// ".wh..." would delete the layer's parent directory: the store.
+	if gone == "" || gone == "." || gone == ".." || strings.HasPrefix(gone, whiteoutPrefix) {
 		return fmt.Errorf("bad whiteout name")
 	}
 	if err := x.clear(parent, gone, false); err != nil {
@@ -437,6 +438,9 @@ func (x *extractor) clear(parent int, base string, newIsDir bool) error {
 // symlinks, making directories writable on the way (layers may hold
 // read-only directories).
 func RemoveAt(parent int, name string) error {
+	if name == "" || name == "." || name == ".." || strings.Contains(name, "/") {
+		return fmt.Errorf("remove %q: not a name in its directory", name)
+	}
 	err := unix.Unlinkat(parent, name, 0)
 	if err == nil || errors.Is(err, unix.ENOENT) {
 		return nil

@@ -51,6 +51,16 @@ func parentUnchanged(t testing.TB, dir, outside string) {
 	}
 }
 
+func TestWhiteoutOfDotDotDeletesNothingOutside(t *testing.T) {
+	for _, name := range []string{".wh...", "a/.wh...", "a/b/.wh..."} {
+		dir, outside := sandbox(t)
+		if err := Layer(bytes.NewReader(layer(t, entry{Name: name})), dir, Options{}); err == nil {
+			t.Errorf("whiteout %q accepted", name)
+		}
+		parentUnchanged(t, dir, outside)
+	}
+}
+
 func TestDotDotEntryIsRefused(t *testing.T) {
 	dir, outside := sandbox(t)
 	err := Layer(bytes.NewReader(layer(t, entry{Name: "../outside", Body: "pwned"})), dir, Options{})
@@ -248,6 +258,11 @@ func FuzzLayer(f *testing.F) {
 	f.Add(layer(f, entry{Name: "l", Typ: tar.TypeSymlink, Link: "../.."}, entry{Name: "l/x", Typ: tar.TypeLink, Link: "l/outside"}))
 	f.Add(layer(f, entry{Name: "d", Typ: tar.TypeDir, Mode: 0o500}, entry{Name: "d/.wh.x"}, entry{Name: "d/.wh..wh..opq"}))
 	f.Add(layer(f, entry{Name: "a/b/c", Body: "x"}, entry{Name: "a/b", Typ: tar.TypeLink, Link: "a/b/c"}))
+	// A directory swapped for a symlink to outside, then written through;
+	// whiteouts naming the parent; a long PAX name that climbs out.
+	f.Add(layer(f, entry{Name: "d", Typ: tar.TypeDir, Mode: 0o755}, entry{Name: "d", Typ: tar.TypeSymlink, Link: "../.."}, entry{Name: "d/x", Body: "a"}))
+	f.Add(layer(f, entry{Name: ".wh..."}, entry{Name: "a/.wh..."}, entry{Name: ".wh..wh..opq"}))
+	f.Add(layer(f, entry{Name: strings.Repeat("a/", 60) + strings.Repeat("../", 70) + "x", Body: "a"}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		dir, outside := sandbox(t)
 		Layer(bytes.NewReader(data), dir, Options{})
