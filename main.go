@@ -33,17 +33,12 @@ func main() {
 		os.Exit(subids.Helper())
 	}
 	var cli CLI
-	parser, err := kong.New(&cli,
-		kong.Name("sbx"),
-		kong.Description("A rootless sandbox runner: bubblewrap's isolation, profiles, images and user-mode networking in one binary."),
-		kong.UsageOnError(),
-		kong.Exit(func(code int) {
-			if code != 0 {
-				code = 125
-			}
-			os.Exit(code)
-		}),
-	)
+	parser, err := newParser(&cli, func(code int) {
+		if code != 0 {
+			code = 125
+		}
+		os.Exit(code)
+	})
 	if err != nil {
 		fatal(err)
 	}
@@ -54,6 +49,17 @@ func main() {
 	if err := ctx.Run(); err != nil {
 		fatal(err)
 	}
+}
+
+// newParser is sbx's command line; exit is called after --help, or with a
+// non-zero code after a usage error kong reports itself.
+func newParser(cli *CLI, exit func(int), opts ...kong.Option) (*kong.Kong, error) {
+	return kong.New(cli, append([]kong.Option{
+		kong.Name("sbx"),
+		kong.Description("A rootless sandbox runner: bubblewrap's isolation, profiles, images and user-mode networking in one binary."),
+		kong.UsageOnError(),
+		kong.Exit(exit),
+	}, opts...)...)
 }
 
 // fatal reports one of sbx's own failures the way every such failure is

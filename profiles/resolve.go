@@ -153,8 +153,13 @@ func (f Flags) Profile() (*Profile, error) {
 		text("x11", f.X11, p.Desktop.X11)
 	}
 	p.Desktop.Wayland, p.Desktop.Audio, p.Desktop.GPU, p.Desktop.DBus = f.Wayland, f.Audio, f.GPU, f.DBus
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
+	// One line, as every failure of sbx run: the first problem.
+	switch len(errs) {
+	case 0:
+	case 1:
+		return nil, errs[0]
+	default:
+		return nil, fmt.Errorf("%w (and %d more)", errs[0], len(errs)-1)
 	}
 	if ps := check("command line", nil, p); len(ps) > 0 {
 		return nil, errors.New(flagNames.Replace(ps[0].Msg))
