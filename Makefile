@@ -16,9 +16,11 @@ sbx:
 setup:
 	./scripts/setup-host.sh
 
-# The whole suite: unit and integration tests, run as an unprivileged user.
+# The whole suite: unit and integration tests, run as an unprivileged user,
+# then every fuzz target for 10 s (scripts/fuzz.sh; SBX_FUZZTIME for more).
 test: setup sbx
 	./scripts/test.sh
+	./scripts/fuzz.sh
 
 # Real applications in sandboxes: Firefox and Chromium in the browser
 # profile under Xvfb (the set-up installs them). The build profile's tests
