@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -65,7 +66,11 @@ func FuzzProfile(f *testing.F) {
 func TestIncludeOfADeviceOrAHugeFileIsRefused(t *testing.T) {
 	l, dir, _ := testLoader(t)
 	big := write(t, dir, "big.toml", "# "+strings.Repeat("x", maxProfileSize)+"\n")
-	for _, inc := range []string{"/dev/zero", "/dev/null", big, filepath.Dir(big)} {
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, inc := range []string{"/dev/zero", "/dev/null", big, filepath.Dir(big), fifo} {
 		p := write(t, dir, "inc.toml", "include = [\""+inc+"\"]\n")
 		if _, _, err := l.Load(p); err == nil || !strings.Contains(err.Error(), inc) {
 			t.Errorf("include %s: %v, want an error naming it", inc, err)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 //go:embed builtin/*.toml
@@ -76,7 +77,8 @@ const maxProfileSize = 1 << 20
 // readProfile reads a profile file, which must be a regular file of at
 // most maxProfileSize bytes.
 func readProfile(p string) ([]byte, error) {
-	f, err := os.Open(p)
+	// O_NONBLOCK: opening a FIFO must not wait for a writer.
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
