@@ -3,6 +3,7 @@
 package doctor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/rootless-containers/rootlesskit/v3/pkg/parent/idtools"
 	"golang.org/x/sys/unix"
@@ -50,7 +52,7 @@ type Host struct {
 
 // Run performs every check.
 func Run(h Host) []Check {
-	return []Check{
+	cs := []Check{
 		userNamespaces(h),
 		subIDs(h),
 		seccomp(h),
@@ -60,6 +62,35 @@ func Run(h Host) []Check {
 		cgroupCheck(h),
 		pingGroupRange(h),
 	}
+	if h.Probe {
+		cs = append(cs, defaultSandbox())
+	}
+	return cs
+}
+
+// defaultSandbox runs `sbx run -- true` with the default profile for real:
+// the checks above say why a sandbox would fail, this says whether it does.
+func defaultSandbox() Check {
+	c := Check{Name: "sbx run"}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/proc/self/exe", "run", "--", "true")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if i := strings.IndexByte(msg, '\n'); i >= 0 {
+			msg = msg[:i]
+		}
+		if msg == "" {
+			msg = err.Error()
+		}
+		c.Status, c.Detail = Fail, "a default sandbox fails: "+strings.TrimPrefix(msg, "sbx: ")
+		return c
+	}
+	c.Status, c.Detail = OK, fmt.Sprintf("a default sandbox runs true (%d ms)", time.Since(start).Milliseconds())
+	return c
 }
 
 // Print writes one line per check and reports whether sbx run with the

@@ -25,13 +25,15 @@ func TestDoctorSaysThisHostCanRunSandboxes(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("sbx doctor on a host where sbx run works: %s", r)
 	}
-	for _, c := range []string{"user namespaces", "subuid/subgid", "seccomp", "landlock", "overlay", "/dev/net/tun", "cgroups", "ping"} {
+	for _, c := range []string{"user namespaces", "subuid/subgid", "seccomp", "landlock", "overlay", "/dev/net/tun", "cgroups", "ping", "sbx run"} {
 		if doctorLine(r.stdout, c) == "" {
 			t.Errorf("no line about %s:\n%s", c, r.stdout)
 		}
 	}
-	if l := doctorLine(r.stdout, "user namespaces"); !strings.HasPrefix(l, "ok") {
-		t.Errorf("user namespaces: %q", l)
+	for _, c := range []string{"user namespaces", "sbx run"} {
+		if l := doctorLine(r.stdout, c); !strings.HasPrefix(l, "ok") {
+			t.Errorf("%s: %q", c, l)
+		}
 	}
 	// The test set-up gives the test user a writable cgroup; doctor must find it.
 	if l := doctorLine(r.stdout, "cgroups"); !strings.HasPrefix(l, "ok") {
@@ -58,6 +60,10 @@ func TestDoctorNamesMaxUserNamespacesBlockingUserNamespaces(t *testing.T) {
 	l := doctorLine(string(out), "user namespaces")
 	if !strings.HasPrefix(l, "FAIL") || !strings.Contains(l, "user.max_user_namespaces=0") || !strings.Contains(l, "fix:") {
 		t.Fatalf("user namespaces line: %q\n%s", l, out)
+	}
+	// The real attempt fails too, and for the same reason.
+	if l := doctorLine(string(out), "sbx run"); !strings.HasPrefix(l, "FAIL") || !strings.Contains(l, "max_user_namespaces") {
+		t.Fatalf("sbx run line: %q\n%s", l, out)
 	}
 }
 
