@@ -67,6 +67,7 @@ func initSandbox(ctl conn, s *spec.Spec) (int, error) {
 		if err != nil {
 			return 0, err
 		}
+		testPause("network")
 	}
 	// The mounts came from the host through a less privileged user
 	// namespace, so the kernel made them slaves: nothing done here

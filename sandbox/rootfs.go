@@ -50,6 +50,7 @@ func buildRoot(s *spec.Spec) (int, error) {
 	if err := mountProc(root); err != nil {
 		return fail(err)
 	}
+	testPause("mounts")
 	if err := mountDev(root); err != nil {
 		return fail(err)
 	}

@@ -92,7 +92,7 @@ func run(s *spec.Spec) (int, error) {
 	cmd := &exec.Cmd{
 		Path:        "/proc/self/exe",
 		Args:        []string{initArg0},
-		Env:         []string{},
+		Env:         initEnv(),
 		Stdin:       os.Stdin,
 		Stdout:      os.Stdout,
 		Stderr:      os.Stderr,
@@ -141,6 +141,7 @@ func run(s *spec.Spec) (int, error) {
 	signal.Notify(sigs, forwarded...)
 	defer signal.Stop(sigs)
 
+	testPause("userns")
 	if maps.Helper {
 		if err := maps.Install(pid); err != nil {
 			return 0, err
