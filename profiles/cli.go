@@ -37,7 +37,7 @@ func PrintShow(w io.Writer, ref string) error {
 	if err != nil {
 		return err
 	}
-	_, err = w.Write(out)
+	_, err = fmt.Fprint(w, l.header(src)+"#\n"+l.sharedNow(p)+string(out))
 	return err
 }
 

@@ -3,6 +3,7 @@ package profiles
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -89,5 +90,17 @@ func TestCacheNamesAreCheckedAndKeptApartFromTheHostsCaches(t *testing.T) {
 	write(t, dir, "bad.toml", "include = [\"build\"]\n[filesystem]\ncache = [\"gomod\"]\n")
 	if _, _, err := l.Load("bad"); err == nil {
 		t.Errorf("an unknown cache name was accepted")
+	}
+}
+
+func TestProfileShowCarriesTheProfilesOwnExplanation(t *testing.T) {
+	var b strings.Builder
+	if err := PrintShow(&b, "browser"); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"# Allows:", "# Refuses:", "chroot", "# From this session it shares:", "homes/browser"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("profile show browser lacks %q:\n%s", want, b.String())
+		}
 	}
 }
