@@ -201,3 +201,38 @@ func TestV2PathWritesLimitsInUnifiedFormatsUnderTheParentOfOwnCgroup(t *testing.
 		t.Errorf("cgroup.procs = %q", b)
 	}
 }
+
+func TestHierarchyDirRefusesPathsAboveTheNamespaceRoot(t *testing.T) {
+	h := Hierarchy{Mountpoint: "/sys/fs/cgroup/memory", Root: "/"}
+	for _, p := range []string{"/../../sbx-u/sbx-1", "/a/../../b", "a/b", "/a//b/./c"} {
+		if got := h.Dir(p); got != "" {
+			t.Errorf("Dir(%q) = %q, want none", p, got)
+		}
+	}
+}
+
+// FuzzHierarchyDir: whatever /proc/self/mountinfo and /proc/self/cgroup
+// say, a cgroup's directory is inside its hierarchy's mount.
+func FuzzHierarchyDir(f *testing.F) {
+	f.Add(hybridMountinfo, "4:memory:/a/b\n0::/user.slice/x.scope\n")
+	f.Add("41 31 0:38 /sub /m rw - cgroup2 cgroup2 rw\n", "0::/../../x\n")
+	f.Fuzz(func(t *testing.T, mountinfo, procCgroup string) {
+		hs, _ := parseMountinfo(strings.NewReader(mountinfo))
+		own, _ := parseProcCgroup(strings.NewReader(procCgroup))
+		for _, h := range hs {
+			if h.Version != 1 && h.Version != 2 {
+				t.Fatalf("version %d", h.Version)
+			}
+			for _, p := range own {
+				d := h.Dir(p)
+				if d == "" {
+					continue
+				}
+				mp := filepath.Clean(h.Mountpoint)
+				if d != mp && !strings.HasPrefix(d, strings.TrimSuffix(mp, "/")+"/") {
+					t.Fatalf("Dir(%q) = %q escapes the mount %q", p, d, h.Mountpoint)
+				}
+			}
+		}
+	})
+}

@@ -33,7 +33,18 @@ func (h Hierarchy) Has(c string) bool {
 
 // Dir is the directory of cgroup path p ("/a/b", as /proc/PID/cgroup shows
 // it) in this hierarchy, or "" when the mount does not show that cgroup.
+//
+// Inside a cgroup namespace the kernel shows cgroups above the namespace's
+// root as "/../x": those are not under the mount at all.
 func (h Hierarchy) Dir(p string) string {
+	if !strings.HasPrefix(p, "/") || filepath.Clean(p) != p && filepath.Clean(p)+"/" != p {
+		return ""
+	}
+	for _, part := range strings.Split(p, "/") {
+		if part == ".." {
+			return ""
+		}
+	}
 	rel, ok := strings.CutPrefix(p, h.Root)
 	if !ok || (rel != "" && !strings.HasPrefix(rel, "/") && h.Root != "/") {
 		return ""

@@ -17,6 +17,8 @@ TARGETS=(
 	"./slirp FuzzParseRule"
 	"./slirp FuzzParsePort"
 	"./images/unpack FuzzLayer"
+	"./cgroups FuzzHierarchyDir"
+	"./spec FuzzParseSize"
 )
 
 status=0
