@@ -590,7 +590,7 @@ func cgroupParents(t *testing.T) []string {
 	name := uniqueName("cgparent")
 	cmd, _ := startSandbox(t, name, []string{"--memory", "64M", "--pids", "64"}, "sleep 60")
 	e := waitListed(t, name)
-	cmd.Process.Kill()
+	mustRun(t, "kill", name)
 	cmd.Wait()
 	if len(e.Cgroup) == 0 {
 		t.Fatalf("a sandbox with --memory has no cgroup on this host: %+v", e)
