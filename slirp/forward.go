@@ -21,15 +21,18 @@ const (
 	dialTimeout = 10 * time.Second
 	// udpIdle ends a UDP flow nobody used for this long.
 	udpIdle = 90 * time.Second
-	// copyBuf is large enough to move a whole 64 KiB segment per call.
-	copyBuf = 256 << 10
+	// Each direction of a connection copies through a small buffer, and
+	// through a big one while it streams: fewer, larger writes into the
+	// stack cost markedly less CPU per byte. Big buffers are few, so a
+	// sandbox holding many connections open cannot grow the supervisor.
+	smallBuf   = 64 << 10
+	bigBuf     = 1 << 20
+	maxBigBufs = 16
 	// maxTCP and maxUDP bound the sandbox's connections and flows open at
 	// once, so it cannot spend all of the supervisor's file descriptors.
 	maxTCP = 2048
 	maxUDP = 1024
 )
-
-var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBuf); return &b }}
 
 // forwardTCP answers an admitted SYN from the sandbox: the host connection
 // is made first, so the sandbox sees a refusal or an unreachable host as
@@ -103,20 +106,25 @@ func (st *Stack) splice(a, b halfCloser, done func()) {
 		defer stop()
 		var wg sync.WaitGroup
 		wg.Add(2)
-		go func() { defer wg.Done(); copyHalf(a, b) }()
-		go func() { defer wg.Done(); copyHalf(b, a) }()
+		go func() { defer wg.Done(); st.copyHalf(a, b) }()
+		go func() { defer wg.Done(); st.copyHalf(b, a) }()
 		wg.Wait()
 		a.Close()
 		b.Close()
 	}()
 }
 
-func copyHalf(dst, src halfCloser) {
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
+func (st *Stack) copyHalf(dst, src halfCloser) {
 	// Plain Read/Write loops: io.Copy would pick the host socket's
 	// ReadFrom, whose fallback copies in 32 KiB pieces.
-	buf := *bp
+	small := make([]byte, smallBuf)
+	buf := small
+	var big *[]byte
+	defer func() {
+		if big != nil {
+			st.putBig(big)
+		}
+	}()
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
@@ -133,7 +141,32 @@ func copyHalf(dst, src halfCloser) {
 			}
 			return
 		}
+		switch {
+		case big == nil && n == len(buf):
+			if big = st.getBig(); big != nil {
+				buf = *big
+			}
+		case big != nil && n < len(buf)/4:
+			// The stream slowed: the big buffer goes back for others.
+			st.putBig(big)
+			big, buf = nil, small
+		}
 	}
+}
+
+// getBig lends a big copy buffer if one of the few is free, else nil.
+func (st *Stack) getBig() *[]byte {
+	select {
+	case st.bigSlots <- struct{}{}:
+		return st.bigPool.Get().(*[]byte)
+	default:
+		return nil
+	}
+}
+
+func (st *Stack) putBig(b *[]byte) {
+	st.bigPool.Put(b)
+	<-st.bigSlots
 }
 
 // forwardUDP starts a flow for an admitted first datagram: one connected

@@ -53,6 +53,8 @@ type Stack struct {
 	fwds []io.Closer // the host listeners of the port forwards
 
 	tcpSlots, udpSlots chan struct{} // one token per open connection or flow
+	bigSlots           chan struct{} // one token per big copy buffer lent out
+	bigPool            sync.Pool
 	hostAddrs          map[netip.Addr]bool
 
 	mu  sync.Mutex
@@ -73,7 +75,9 @@ func New(cfg spec.Net, logw io.Writer) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &Stack{cfg: cfg, policy: policy, tcpSlots: make(chan struct{}, maxTCP), udpSlots: make(chan struct{}, maxUDP), hostAddrs: ownAddresses()}
+	st := &Stack{cfg: cfg, policy: policy, hostAddrs: ownAddresses(),
+		tcpSlots: make(chan struct{}, maxTCP), udpSlots: make(chan struct{}, maxUDP), bigSlots: make(chan struct{}, maxBigBufs)}
+	st.bigPool.New = func() any { b := make([]byte, bigBuf); return &b }
 	st.ctx, st.cancel = context.WithCancel(context.Background())
 	var all io.Writer
 	if cfg.Log != "" {
