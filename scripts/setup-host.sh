@@ -85,3 +85,10 @@ for c in memory pids cpu blkio; do
 			echo "setup-host: cannot prepare $d/sbx-$TEST_USER: limits fall back to rlimits for $TEST_USER" >&2
 	fi
 done
+
+# A small filesystem the test user owns, for the tests of a full disk (an
+# overlay's persistent upper, an image store): a 32 MiB tmpfs.
+small=/var/lib/sbx-test/small
+mkdir -p "$small"
+mountpoint -q "$small" || mount -t tmpfs -o size=32m,mode=0755 sbx-test-small "$small"
+chown "$TEST_USER" "$small"
