@@ -680,3 +680,40 @@ func TestEscapeCannotOverwriteSbxThroughAnEnteredProcess(t *testing.T) {
 		t.Fatal("the sbx binary on the host was changed from inside the sandbox")
 	}
 }
+
+func TestEscapeCannotBreakOutThroughAnEnteredProcess(t *testing.T) {
+	// sbx enter starts a process beside the command: it must be held
+	// exactly as the command is, whatever it tries.
+	dir := attackBinary(t)
+	pid, addr := hostTarget(t)
+	name := uniqueName("enter")
+	startSandbox(t, name, []string{"--ro-bind", dir + ":/attack", "--memory", "64M"}, "sleep 60")
+	waitListed(t, name)
+	for _, c := range []struct {
+		want []string
+		args []string
+	}{
+		{[]string{"ptrace-attach-host", "ptrace-attach-init"}, []string{"ptrace", strconv.Itoa(pid)}},
+		{[]string{"process_vm_readv-host", "proc-mem-init"}, []string{"memory", strconv.Itoa(pid), addr}},
+		{[]string{"unshare-user", "keyctl-session"}, []string{"privs"}},
+		{[]string{"setns-1-mnt", "setns-1-user"}, []string{"nsfiles"}},
+		{[]string{"write-exe-1", "opath-exe-1"}, []string{"exe"}},
+		{[]string{"init_module", "kexec_load"}, []string{"kernel", "modules"}},
+		{[]string{"raise-nofile", "mount-cgroup2", "unshare-cgroup"}, []string{"cgroup"}},
+	} {
+		r := sbx(t, append([]string{"enter", name, "--", "/attack/attack"}, c.args...)...)
+		a := parseAttempts(r.stdout)
+		if r.code != 0 || len(a.escaped) > 0 {
+			t.Errorf("entered %v: %s", c.args, r)
+		}
+		for _, w := range c.want {
+			if _, ok := a.blocked[w]; !ok {
+				t.Errorf("entered %v: attempt %s did not run: %s", c.args, w, r)
+			}
+		}
+	}
+	// And the memory limit holds for it.
+	if r := sbx(t, "enter", name, "--", "/attack/attack", "alloc", "200"); r.code == 0 || strings.Contains(r.stdout, "allocated 200") {
+		t.Fatalf("an entered process got 200 MB under --memory 64M: %s", r)
+	}
+}
