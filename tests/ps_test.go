@@ -165,6 +165,11 @@ func TestEnterRunsInTheSandboxesNamespacesRootAndFilters(t *testing.T) {
 	if got := mustRun(t, "enter", name, "--", "cat", "/proc/1/cmdline"); !strings.HasPrefix(got, "sbx-init") {
 		t.Fatalf("pid 1 of the entered process is %q, not the sandbox's init", got)
 	}
+	// The filter bites: a new user namespace, which the host allows this
+	// user (the doctor tests make one), is refused to the entered process.
+	if r := sbx(t, "enter", name, "--", "unshare", "--user", "true"); r.code == 0 || !strings.Contains(r.stderr, "not permitted") {
+		t.Fatalf("entered process made a user namespace: %s", r)
+	}
 	hostFile, err := os.CreateTemp("", "sbx-host-*")
 	if err != nil {
 		t.Fatal(err)
