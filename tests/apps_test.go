@@ -599,6 +599,38 @@ func listenUnix(t *testing.T, path string) {
 	}()
 }
 
+func TestHomeFlagKeepsTheSandboxesHomeInADirectoryAndTmpfsForgetsIt(t *testing.T) {
+	home := t.TempDir()
+	kept := filepath.Join(t.TempDir(), "kept-home")
+	env := []string{"HOME=" + home, "XDG_DATA_HOME=", "DISPLAY=", "XDG_RUNTIME_DIR="}
+	r := sbxAt(t, t.TempDir(), env, "run", "--home", kept, "--", "sh", "-c", `echo one > ~/note`)
+	if r.code != 0 {
+		t.Fatalf("--home: %s", r)
+	}
+	r = sbxAt(t, t.TempDir(), env, "run", "--home", kept, "--", "sh", "-c", `cat ~/note`)
+	if r.code != 0 || r.stdout != "one\n" {
+		t.Fatalf("--home did not keep the home between runs: %s", r)
+	}
+	if st, err := os.Stat(kept); err != nil || st.Mode().Perm() != 0o700 {
+		t.Fatalf("the kept home should be made private (0700): %v %v", st.Mode(), err)
+	}
+	if fileExists(filepath.Join(home, "note")) {
+		t.Fatalf("--home wrote into the real home")
+	}
+	// The browser profile keeps its home unless told to forget it.
+	for _, tc := range []struct {
+		flags []string
+		kept  bool
+	}{{nil, true}, {[]string{"--home", "tmpfs"}, false}} {
+		args := append(append([]string{"run", "--profile", "browser", "--net", "none"}, tc.flags...), "--", "sh", "-c", `cat ~/b 2>/dev/null; echo b > ~/b`)
+		sbxAt(t, t.TempDir(), env, args...)
+		r = sbxAt(t, t.TempDir(), env, args...)
+		if got := r.stdout == "b\n"; got != tc.kept {
+			t.Errorf("browser %v: home kept = %v, want %v: %s", tc.flags, got, tc.kept, r)
+		}
+	}
+}
+
 func TestDesktopSocketsAreSharedOneByOneAndTheSessionBusNotByDefault(t *testing.T) {
 	home := t.TempDir()
 	// Short: a socket's path has at most 107 bytes, and sbx keeps its own there too.
