@@ -203,15 +203,17 @@ func (r *RunCmd) applyImage(s *spec.Spec) error {
 	if st.Mapped() {
 		// The store's files belong to your subordinate ids as uid 1 and up,
 		// to you as 0: the sandbox must map them the same way.
+		// Init stays at 0; the command switches to the image's user.
 		if s.UID != 0 || s.GID != 0 {
-			return fmt.Errorf("image %s would run as %d:%d, but a store that keeps owners runs its images as root (0:0) for now: add --uid 0 --gid 0 or use a store without --map-users auto", r.Image, s.UID, s.GID)
+			s.RunAs = &spec.IDs{UID: s.UID, GID: s.GID}
+			s.UID, s.GID = 0, 0
 		}
 		s.MapUsers = "auto"
 	}
 	s.Env = imageEnv(c.Env, s.Env, r.KeepEnv, r.Setenv)
 	if !slices.ContainsFunc(s.Env, func(kv string) bool { return strings.HasPrefix(kv, "HOME=") }) {
 		home := "/"
-		if s.UID == 0 {
+		if s.UID == 0 && s.RunAs == nil {
 			home = "/root"
 		}
 		s.Env = append(s.Env, "HOME="+home)

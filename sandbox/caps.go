@@ -3,10 +3,13 @@ package sandbox
 import (
 	"fmt"
 	"strings"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 	"kernel.org/pub/linux/libs/security/libcap/psx"
+
+	"github.com/sbx-sandbox/sbx/spec"
 )
 
 // capNames are the kernel's capability names by number.
@@ -95,6 +98,27 @@ func dropCaps(keep []uintptr) error {
 		return fmt.Errorf("keepcaps: %w", e)
 	}
 	return nil
+}
+
+// initCaps are the capabilities init keeps for itself: the command's, and
+// when the command runs as another user than init (spec.RunAs), what it
+// takes to start it as that user and still signal and kill it. The
+// command, of another uid and without these, can neither ptrace nor
+// signal init.
+func initCaps(s *spec.Spec, keep []uintptr) []uintptr {
+	if s.RunAs == nil {
+		return keep
+	}
+	return append(append([]uintptr(nil), keep...), unix.CAP_SETUID, unix.CAP_SETGID, unix.CAP_KILL)
+}
+
+// commandCredential switches the command to spec.RunAs, without the
+// caller's supplementary groups, which mean nothing to an image's user.
+func commandCredential(s *spec.Spec) *syscall.Credential {
+	if s.RunAs == nil {
+		return nil
+	}
+	return &syscall.Credential{Uid: s.RunAs.UID, Gid: s.RunAs.GID, Groups: []uint32{}}
 }
 
 // noNewPrivs makes setuid binaries and file capabilities inert for init

@@ -160,7 +160,7 @@ func startEntered(s *spec.Spec, keep []uintptr, req *ExecRequest, files []*os.Fi
 		dir = "/"
 	}
 	path, argv := limitedArgv(s.Limits, argv0, argv)
-	attr := &syscall.SysProcAttr{AmbientCaps: keep, Setsid: true}
+	attr := &syscall.SysProcAttr{AmbientCaps: keep, Setsid: true, Credential: commandCredential(s)}
 	if req.TTY {
 		// The pty becomes its controlling terminal: a shell gets job control.
 		attr.Setctty, attr.Ctty = true, 0

@@ -99,7 +99,7 @@ func initSandbox(ctl conn, s *spec.Spec) (int, error) {
 	if err := applyRlimits(s.Limits); err != nil {
 		return 0, err
 	}
-	if err := dropCaps(keep); err != nil {
+	if err := dropCaps(initCaps(s, keep)); err != nil {
 		return 0, err
 	}
 	if err := noNewPrivs(); err != nil {

@@ -37,7 +37,7 @@ func startCommand(s *spec.Spec, keep []uintptr) (int, error) {
 	for i, fd := range s.PassFDs {
 		files[fd] = os.NewFile(uintptr(passedFDBase+i), fmt.Sprintf("fd %d", fd))
 	}
-	attr := &syscall.SysProcAttr{AmbientCaps: keep}
+	attr := &syscall.SysProcAttr{AmbientCaps: keep, Credential: commandCredential(s)}
 	switch {
 	case s.NewSession:
 		attr.Setsid = true

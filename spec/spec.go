@@ -18,6 +18,11 @@ type Spec struct {
 	Hostname string
 	UID      uint32 // user id seen inside
 	GID      uint32 // group id seen inside
+	// RunAs, when set, is the user the command (and what sbx enter starts)
+	// runs as, where it differs from init's own UID and GID: an image's
+	// user in a store that keeps file owners, whose mapping puts the caller
+	// at 0 and the subordinate range at 1 and up.
+	RunAs *IDs
 	// MapUsers is "" (map the caller's own ids only, through uid_map/gid_map)
 	// or "auto" (the caller's subordinate ranges too, through newuidmap/newgidmap).
 	MapUsers string
@@ -39,6 +44,11 @@ type Spec struct {
 
 	Name    string // --name, shown by sbx ps
 	Profile string // the profile's name, shown by sbx ps
+}
+
+// IDs are a user and group id seen inside.
+type IDs struct {
+	UID, GID uint32
 }
 
 // MountKind says what a Mount entry does.

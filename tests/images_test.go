@@ -391,10 +391,16 @@ func TestStoreWithMapUsersAutoKeepsFileOwners(t *testing.T) {
 	if !found {
 		t.Fatal("layer with /home/app/f not found")
 	}
-	// Its images run as root, mapped like the store; another user is refused.
-	userRef := reg.Push(t, "t/owned-user:1", imagetest.Image(t, v1.Config{User: "app"}, busyboxLayer(t), owned))
-	if r := sbx(t, "run", "--store", store, "--image", userRef, "--", "/bin/true"); r.code != 125 {
-		t.Fatalf("a non-root image in an owner-keeping store must be refused clearly: %s", r)
+	// An image of another user runs as that user, mapped like the store:
+	// it owns its files, not root's, and has no capability and no way to
+	// signal init, which stays root to start it.
+	userRef := reg.Push(t, "t/owned-user:1", imagetest.Image(t, v1.Config{User: "1000:1000"}, busyboxLayer(t), owned))
+	out = mustRun(t, "run", "--store", store, "--image", userRef, "--", "/bin/sh", "-c",
+		"id -u; id -g; echo y > /home/app/f && cat /home/app/f; grep CapEff /proc/self/status; echo z > /far || echo far-refused; kill -TERM 1 || echo init-refused")
+	for _, want := range []string{"1000\n1000\ny\n", "CapEff:\t0000000000000000", "far-refused", "init-refused"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("image user 1000:1000 in an owner-keeping store: output lacks %q:\n%s", want, out)
+		}
 	}
 	// Removing the images removes files the caller does not own.
 	mustRun(t, "image", "rm", "--store", store, ref, userRef)
