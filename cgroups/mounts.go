@@ -87,11 +87,12 @@ func parseMountinfo(r io.Reader) ([]Hierarchy, error) {
 		default:
 			continue
 		}
-		if seen[f[2]] {
+		h.Root, h.Mountpoint = unescape(f[3]), unescape(f[4])
+		// The kernel writes absolute paths; anything else is no mount.
+		if seen[f[2]] || !strings.HasPrefix(h.Mountpoint, "/") || !strings.HasPrefix(h.Root, "/") {
 			continue
 		}
 		seen[f[2]] = true
-		h.Root, h.Mountpoint = unescape(f[3]), unescape(f[4])
 		hs = append(hs, h)
 	}
 	return hs, sc.Err()

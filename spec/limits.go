@@ -66,7 +66,8 @@ func ParseSize(s string) (int64, error) {
 		}
 	}
 	f, err := strconv.ParseFloat(t, 64)
-	if err != nil || f <= 0 || math.IsInf(f, 0) || f*mult > math.MaxInt64 {
+	// Less than a byte (".1") would be a limit of 0, which means none.
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f*mult < 1 || f*mult > math.MaxInt64 {
 		return 0, fmt.Errorf("size %q: expected a positive number with an optional k, m, g or t suffix (e.g. 512m)", s)
 	}
 	return int64(f * mult), nil
