@@ -21,11 +21,14 @@ TARGETS=(
 	"./spec FuzzParseSize"
 )
 
+# Minimizing each new interesting input for long starves the short CI run
+# (the layer target made 13 inputs in 10 s so); a failing input is still
+# written whole.
 status=0
 for t in "${TARGETS[@]}"; do
 	read -r pkg name <<<"$t"
 	log=$(mktemp)
-	if go test -tags 'osusergo netgo' -run '^$' -fuzz "^$name\$" -fuzztime "$FUZZTIME" -fuzzminimizetime 10s "$pkg" >"$log" 2>&1; then
+	if go test -tags 'osusergo netgo' -run '^$' -fuzz "^$name\$" -fuzztime "$FUZZTIME" -fuzzminimizetime 1s "$pkg" >"$log" 2>&1; then
 		echo "ok	fuzz $name ($pkg, $FUZZTIME: $(grep -o 'execs: [0-9]*' "$log" | tail -1))"
 	else
 		status=1
