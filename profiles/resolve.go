@@ -430,10 +430,29 @@ func (l *Loader) fsSpec(p *Profile, s *spec.Spec) error {
 				return fmt.Errorf("filesystem.%s: %q: the destination %q is not absolute", ml.name, string(e), dst)
 			}
 			m.Src, m.Dst = src, filepath.Clean(dst)
+			if err := guardWorkingDir(ml.name, string(e), m.Src, v["HOME"]); err != nil {
+				return err
+			}
 			s.Mounts = append(s.Mounts, m)
 		}
 	}
 	sort.SliceStable(s.Mounts, func(i, j int) bool { return depth(s.Mounts[i].Dst) < depth(s.Mounts[j].Dst) })
+	return nil
+}
+
+// guardWorkingDir refuses a profile's read-write bind of the working
+// directory (${PWD}, as the build profile has) when that directory is /,
+// the home directory or one that holds it: started from there, an
+// untrusted build would get ~/.ssh and the rest of the home writable. A
+// bind of the home spelled out on the command line is the user's choice.
+func guardWorkingDir(list, entry, src, home string) error {
+	if list != "bind" || !strings.Contains(entry, "${PWD}") || home == "" {
+		return nil
+	}
+	home = filepath.Clean(home)
+	if src == "/" || src == home || strings.HasPrefix(home, src+"/") {
+		return fmt.Errorf("filesystem.bind %q: the working directory %s is your home directory or holds it, and would be writable in the sandbox: cd into the project's directory first", entry, src)
+	}
 	return nil
 }
 

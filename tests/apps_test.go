@@ -672,3 +672,25 @@ func TestDesktopSocketsAreSharedOneByOneAndTheSessionBusNotByDefault(t *testing.
 		t.Fatalf("--dbus --no-wayland --no-audio: %s", r)
 	}
 }
+
+func TestBuildProfileRefusesToBindTheHomeDirectoryWritable(t *testing.T) {
+	unprivileged(t)
+	home, err := os.UserHomeDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{home, "/"} {
+		c := exec.Command(sbxPath(t), "run", "--profile", "build", "--", "true")
+		c.Dir = dir
+		out, err := c.CombinedOutput()
+		if c.ProcessState.ExitCode() != 125 || !strings.Contains(string(out), "home directory") {
+			t.Errorf("build profile started in %s: %v\n%s", dir, err, out)
+		}
+	}
+	// From a project directory it runs.
+	c := exec.Command(sbxPath(t), "run", "--profile", "build", "--", "true")
+	c.Dir = t.TempDir()
+	if out, err := c.CombinedOutput(); err != nil {
+		t.Errorf("build profile in a project directory: %v\n%s", err, out)
+	}
+}
