@@ -495,6 +495,14 @@ func TestEscapeCannotPushKeystrokesIntoTheTerminal(t *testing.T) {
 	if typed != "" || len(a.escaped) > 0 || a.blocked["TIOCSTI"] == "" || a.blocked["TIOCLINUX"] == "" {
 		t.Fatalf("keystrokes %q reached the terminal:\n%s", typed, out)
 	}
+	// The same through sbx enter from a terminal.
+	name := uniqueName("tty")
+	startSandbox(t, name, []string{"--ro-bind", dir + ":/attack"}, "sleep 60")
+	waitListed(t, name)
+	out, typed = tryOn(sbxPath(t), "enter", name, "--", "/attack/attack", "tty")
+	if a := parseAttempts(out); typed != "" || len(a.escaped) > 0 || !strings.Contains(out, "done 0") {
+		t.Fatalf("sbx enter: keystrokes %q reached the terminal:\n%s", typed, out)
+	}
 }
 
 // ---- the network -----------------------------------------------------------
