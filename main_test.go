@@ -43,6 +43,11 @@ func FuzzCLI(f *testing.F) {
 	f.Setenv("HOME", home)
 	f.Setenv("XDG_CONFIG_HOME", home+"/.config")
 	f.Setenv("XDG_DATA_HOME", home+"/.local/share")
+	f.Setenv("XDG_CACHE_HOME", home+"/.cache")
+	f.Setenv("XDG_RUNTIME_DIR", home+"/run")
+	// sbx run makes the directories it is told to keep (--persist, +DIR
+	// binds, --home): relative ones land here.
+	f.Chdir(home)
 	for _, s := range []string{
 		"run\x00--\x00true",
 		"run\x00--profile\x00build\x00--net\x00slirp\x00-p\x008080:80\x00--allow\x00*.example.org:443\x00--\x00make",
@@ -75,7 +80,7 @@ func FuzzCLI(f *testing.F) {
 			}
 			return
 		}
-		if code != 0 || !strings.HasPrefix(command, "run") || cli.Run.Image != "" {
+		if code != 0 || !strings.HasPrefix(command, "run") || cli.Run.Image != "" || reachesOut(args) {
 			// An image would be pulled from the network: its refusals
 			// are tested against a registry of the tests' own.
 			return
@@ -87,6 +92,23 @@ func FuzzCLI(f *testing.F) {
 			}
 		}
 	})
+}
+
+// reachesOut tells arguments that could make sbx run create a directory
+// outside the fuzzing's own (an absolute path, .., a variable): the
+// fuzzing may run as root.
+func reachesOut(args []string) bool {
+	for _, a := range args {
+		if strings.Contains(a, "..") || strings.Contains(a, "$") {
+			return true
+		}
+		for _, part := range strings.FieldsFunc(a, func(r rune) bool { return r == ':' || r == '=' || r == ',' }) {
+			if strings.HasPrefix(strings.TrimLeft(part, "+?!"), "/") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func TestCLIErrorsAreOneLineNamingTheInput(t *testing.T) {

@@ -21,7 +21,7 @@ func FuzzProfile(f *testing.F) {
 	for _, s := range []string{
 		"include = [\"default\"]\n[seccomp]\ndeny = [\"!mount\", \"@keyring\"]\n",
 		"include = [\"x\"]\n", "include = []\n[run]\nuid = 0\n",
-		"[filesystem]\nbind = [\"~/src:/src\", \"?/nope\", \"+/mk\"]\nro_bind = [\"/etc\"]\ntmpfs = [\"/scratch\"]\nhide = [\"/etc/shadow\"]\n",
+		"[filesystem]\nbind = [\"~/src:/src\", \"?/nope\"]\nro_bind = [\"/etc\"]\ntmpfs = [\"/scratch\"]\nhide = [\"/etc/shadow\"]\n",
 		"[network]\nmode = \"slirp\"\nports = [\"8080:80/tcp\"]\nallow = [\"*.example.org:443\", \"udp:53\"]\ndeny = [\"10.0.0.0/8\"]\n",
 		"[[seccomp.rule]]\nsyscalls = [\"clone\"]\naction = \"errno\"\nargs = [{ arg = 0, op = \"masked-eq\", mask = \"CLONE_NEWUSER\", value = \"CLONE_NEWUSER\" }]\n",
 		"[limits]\nmemory = \"5M\"\npids = 10\ncpus = 0.5\nnofile = 64\n",
@@ -34,8 +34,13 @@ func FuzzProfile(f *testing.F) {
 	// inputs one after the other.
 	dir := f.TempDir()
 	sub, _ := fs.Sub(builtinFS, "builtin")
-	l := &Loader{Dirs: []string{dir}, Builtin: sub, Vars: Vars{"HOME": "/home/u", "PWD": "/work/proj", "UID": "1000", "GID": "1000"}}
+	l := &Loader{Dirs: []string{dir}, Builtin: sub, Vars: Vars{"HOME": dir + "/home", "PWD": dir + "/work", "UID": "1000", "GID": "1000"}}
 	f.Fuzz(func(t *testing.T, text string) {
+		if strings.Contains(text, "+") {
+			// "+DIR" makes DIR when the profile resolves, anywhere: the
+			// fuzzing may run as root. Tested by name elsewhere.
+			t.Skip()
+		}
 		if strings.Contains(text, "include") && strings.ContainsAny(text, "/") {
 			// Includes by path read the fuzzing machine's files: the
 			// path forms are seeded above and tested by name elsewhere.
