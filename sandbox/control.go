@@ -77,10 +77,17 @@ func (c conn) send(m msg, files ...*os.File) error {
 // recv returns the next message and the files that came with it.
 // io errors mean the other side is gone.
 func (c conn) recv() (msg, []*os.File, error) {
-	buf := make([]byte, 1<<20)
 	oob := make([]byte, unix.CmsgSpace(16*4))
 	reset := false
 	for {
+		// Peek at the packet's size first: a buffer for the largest
+		// possible packet, zeroed on every call, cost more than the rest
+		// of the protocol together.
+		size, _, err := unix.Recvfrom(int(c.f.Fd()), nil, unix.MSG_PEEK|unix.MSG_TRUNC)
+		if err == unix.EINTR {
+			continue
+		}
+		buf := make([]byte, max(size, 1))
 		n, oobn, _, _, err := unix.Recvmsg(int(c.f.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
 		if err == unix.EINTR {
 			continue

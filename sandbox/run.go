@@ -153,14 +153,15 @@ func run(s *spec.Spec) (int, error) {
 	if err := netw.startExternal(s, pid); err != nil {
 		return 0, err
 	}
+	// Init builds the sandbox while the parent registers it.
+	if err := ctl.send(msg{Kind: kindSpec, Spec: s}); err != nil {
+		return 0, err
+	}
 	sup, err := supervise(s, pid, cg, ctl)
 	if err != nil {
 		return 0, err
 	}
 	defer sup.close()
-	if err := ctl.send(msg{Kind: kindSpec, Spec: s}); err != nil {
-		return 0, err
-	}
 	c := <-progc
 	if c.err != nil {
 		return 0, c.err

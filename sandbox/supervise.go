@@ -44,6 +44,11 @@ func supervise(s *spec.Spec, pid int, cg *cgroup, ctl conn) (*supervisor, error)
 		return nil, err
 	}
 	sup.store, sup.entry = store, e
+	if s.Name == "" {
+		// Stale entries of sandboxes that died are cleaned while init
+		// starts up, off the critical path (Create did it for a name).
+		go store.Clean()
+	}
 	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: e.Socket(), Net: "unixpacket"})
 	if err != nil {
 		store.Remove(e)

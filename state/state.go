@@ -104,7 +104,10 @@ func (s *Store) Root() string { return s.root }
 // Create registers a new sandbox supervised by this process. A name
 // already held by a running sandbox is refused.
 func (s *Store) Create(e *Entry) error {
-	s.Clean()
+	if e.Name != "" {
+		// A dead sandbox's name must be freed before this one can take it.
+		s.Clean()
+	}
 	id := make([]byte, 6)
 	if _, err := rand.Read(id); err != nil {
 		return err
