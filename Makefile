@@ -16,9 +16,9 @@ sbx:
 setup:
 	./scripts/setup-host.sh
 
-# The whole suite: unit and integration tests, run as an unprivileged user,
+# The whole suite: gofmt, vet and staticcheck, unit and integration tests, run as an unprivileged user,
 # then every fuzz target for 10 s (scripts/fuzz.sh; SBX_FUZZTIME for more).
-test: setup sbx
+test: setup sbx check
 	./scripts/test.sh
 	./scripts/fuzz.sh
 
