@@ -38,76 +38,57 @@ func openPty(t *testing.T) (*os.File, *os.File) {
 }
 
 func TestShellInATerminalHasJobControlAndATTY(t *testing.T) {
-	m, s := openPty(t)
-	defer m.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := sbxCommand(t, ctx, "run", "--", "/bin/bash", "--norc", "--noprofile", "-i")
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = s, s, s
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	var mu sync.Mutex
-	var out strings.Builder
-	readDone := make(chan struct{})
-	go func() {
-		defer close(readDone)
-		buf := make([]byte, 4096)
-		for {
-			n, err := m.Read(buf)
-			mu.Lock()
-			out.Write(buf[:n])
-			mu.Unlock()
-			if err != nil {
-				return
-			}
-		}
-	}()
-	send := func(line string) {
-		m.Write([]byte(line))
-		time.Sleep(300 * time.Millisecond)
-	}
-	time.Sleep(500 * time.Millisecond)
+	unprivileged(t)
+	send, expect, output, wait := ptySession(t, os.Environ(), sbxPath(t), "run", "--setenv", "PS1=$ ", "--", "/bin/bash", "--norc", "--noprofile", "-i")
+	expect("$ ")
 	send("sleep 100 &\n")
+	expect("$ ")
 	send("test -t 0 && echo TTY-$((6*7)); stty size\n")
+	expect("30 100")
 	send("sleep 60\n")
+	time.Sleep(500 * time.Millisecond)
 	send("\x03") // ^C reaches the foreground job
+	expect("$ ")
 	send("echo rc-$?\n")
+	expect("rc-130")
 	send("fg\n")
-	send("\x1a") // ^Z stops it
-	send("jobs\n")
+	expect("sleep 100")
+	time.Sleep(500 * time.Millisecond)
+	send("\x1a") // ^Z stops it, and bash inside takes the terminal back
+	expect("Stopped")
 	send("kill -9 %1\n")
+	expect("$ ")
 	send("exit 4\n")
-	err := cmd.Wait()
-	m.Close()
-	<-readDone
-	mu.Lock()
-	got := out.String()
-	mu.Unlock()
-	for _, want := range []string{"TTY-42", "30 100", "rc-130", "Stopped"} {
-		if !strings.Contains(got, want) {
-			t.Errorf("terminal session lacks %q:\n%s", want, got)
-		}
+	code := wait()
+	got := output()
+	if !strings.Contains(got, "TTY-42") {
+		t.Errorf("stdin is not a terminal inside:\n%s", got)
 	}
 	if strings.Contains(got, "no job control") || strings.Contains(got, "cannot set terminal process group") {
 		t.Errorf("bash has no job control:\n%s", got)
 	}
-	if cmd.ProcessState.ExitCode() != 4 {
-		t.Errorf("exit status %v, want 4:\n%s", err, got)
+	if code != 4 {
+		t.Errorf("exit status %d, want 4:\n%s", code, got)
 	}
 }
 
 // ptyShell runs an interactive bash of the host (not sandboxed) on a new
 // pty, as a user's terminal would, and returns a writer and the output so far.
-func ptyShell(t *testing.T) (send func(string), expect func(string), output func() string, wait func()) {
+func ptyShell(t *testing.T) (send func(string), expect func(string), output func() string, wait func() int) {
 	t.Helper()
 	unprivileged(t)
+	return ptySession(t, append(os.Environ(), "PS1=$ ", "SBX="+sbxPath(t)), "/bin/bash", "--norc", "--noprofile", "-i")
+}
+
+// ptySession runs argv on a new pty as its controlling terminal. send
+// types; expect waits until the terminal has shown a text since the last
+// send; wait waits for the end and returns the exit status.
+func ptySession(t *testing.T, env []string, argv ...string) (send func(string), expect func(string), output func() string, wait func() int) {
+	t.Helper()
 	m, s := openPty(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	cmd := exec.CommandContext(ctx, "/bin/bash", "--norc", "--noprofile", "-i")
-	cmd.Env = append(os.Environ(), "PS1=$ ", "SBX="+sbxPath(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = s, s, s
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	if err := cmd.Start(); err != nil {
@@ -147,10 +128,11 @@ func ptyShell(t *testing.T) (send func(string), expect func(string), output func
 			t.Fatalf("the terminal never showed %q:\n%s", want, strings.ReplaceAll(output(), "\r", ""))
 		}
 	}
-	wait = func() {
+	wait = func() int {
 		cmd.Wait()
 		cancel()
 		m.Close()
+		return cmd.ProcessState.ExitCode()
 	}
 	return send, expect, output, wait
 }
