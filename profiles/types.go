@@ -7,6 +7,8 @@ import (
 
 	libseccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
+
+	"github.com/sbx-sandbox/sbx/spec"
 )
 
 // The value types below check themselves while the TOML is decoded, so that
@@ -106,29 +108,10 @@ func (c *Cap) UnmarshalText(b []byte) error {
 
 // CapName returns the canonical CAP_X spelling of a capability name, or an error naming the unknown one.
 func CapName(s string) (string, error) {
-	n := strings.ToUpper(s)
-	if !strings.HasPrefix(n, "CAP_") {
-		n = "CAP_" + n
-	}
-	for _, c := range capNames {
-		if c == n {
-			return n, nil
-		}
+	if _, n, ok := spec.CapNumber(s); ok {
+		return n, nil
 	}
 	return "", fmt.Errorf("unknown capability %q (see capabilities(7))", s)
-}
-
-// capNames are the kernel's capabilities up to CAP_CHECKPOINT_RESTORE (Linux 5.9).
-var capNames = []string{
-	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
-	"CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-	"CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
-	"CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
-	"CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
-	"CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-	"CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
-	"CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
-	"CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
 }
 
 // Syscall is a syscall name or an @group, optionally "!"-prefixed in deny.
