@@ -188,17 +188,32 @@ func runStep(f []string) string {
 		defer unix.Close(fd)
 		a := netip.MustParseAddr(f[1])
 		unix.SetsockoptInt(fd, unix.SOL_IP, unix.IP_RECVERR, 1)
-		unix.Sendto(fd, []byte{8, 0, 0, 0, 0, 0, 0, 1, 'x'}, 0, &unix.SockaddrInet4{Addr: a.As4()})
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, int(time.Until(deadline).Milliseconds()))
-			if err == unix.EINTR && time.Now().Before(deadline) {
-				continue // the Go runtime's preemption signal
+		// Up to three echoes a second apart, as ping sends them: the
+		// answer to any of them counts, but none at all is a timeout.
+		answered := false
+		for try := 0; try < 3 && !answered; try++ {
+			// A refusal can come back as soon as the send itself.
+			if err := unix.Sendto(fd, []byte{8, 0, 0, 0, 0, 0, 0, byte(1 + try), 'x'}, 0, &unix.SockaddrInet4{Addr: a.As4()}); err != nil {
+				return failure(err)
 			}
-			if n <= 0 {
-				return "timeout"
+			deadline := time.Now().Add(time.Second)
+			for !answered {
+				left := time.Until(deadline)
+				if left <= 0 {
+					break
+				}
+				n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, int(left.Milliseconds())+1)
+				if err == unix.EINTR {
+					continue // the Go runtime's preemption signal
+				}
+				if err != nil {
+					return failure(err)
+				}
+				answered = n > 0
 			}
-			break
+		}
+		if !answered {
+			return "timeout"
 		}
 		buf := make([]byte, 100)
 		n, _, err := unix.Recvfrom(fd, buf, unix.MSG_DONTWAIT)
