@@ -2,7 +2,6 @@ package tests
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -104,26 +103,10 @@ func sessionEnv(home string, d display) []string {
 	return append(env, "HOME="+home, "DISPLAY="+d.name(), "XAUTHORITY="+d.auth)
 }
 
-// sbxSession runs sbx with env for at most d and returns what it did.
+// sbxSession runs sbx with env for at most limit and returns what it did.
 func sbxSession(t *testing.T, env []string, limit time.Duration, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), limit)
-	defer cancel()
-	cmd := sbxCommand(t, ctx, args...)
-	cmd.Env = env
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errb.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("sbx %v: %v", args, err)
-	}
-	if ctx.Err() != nil {
-		t.Fatalf("sbx %v: still running after %v\n%s", args, limit, r)
-	}
-	return r
+	return invocation{env: env, limit: limit}.run(t, args...)
 }
 
 func TestAppBrowserProfileSharesOneDisplayAndOnlyItsCookie(t *testing.T) {
@@ -363,21 +346,7 @@ func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 // sbxAt runs sbx in dir with env on top of the test's environment.
 func sbxAt(t *testing.T, dir string, env []string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := sbxCommand(t, ctx, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errb.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("sbx %v: %v", args, err)
-	}
-	return r
+	return invocation{dir: dir, env: append(os.Environ(), env...), limit: 5 * time.Minute}.run(t, args...)
 }
 
 // hashes returns the SHA-256 of every file in dir.

@@ -72,11 +72,32 @@ func sbx(t testing.TB, args ...string) result {
 // sbxIn runs sbx with the given stdin text.
 func sbxIn(t testing.TB, stdin string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	return invocation{stdin: stdin}.run(t, args...)
+}
+
+// invocation is how sbx is run: its environment (nil: the test's), its
+// working directory, its stdin text and its time limit (60 s if zero).
+type invocation struct {
+	env   []string
+	dir   string
+	stdin string
+	limit time.Duration
+}
+
+// run runs sbx with args to completion and returns what it did; a command
+// killed by signal N counts as exit 128+N, as a shell reports it.
+func (o invocation) run(t testing.TB, args ...string) result {
+	t.Helper()
+	limit := o.limit
+	if limit == 0 {
+		limit = 60 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := sbxCommand(t, ctx, args...)
-	if stdin != "" {
-		cmd.Stdin = strings.NewReader(stdin)
+	cmd.Env, cmd.Dir = o.env, o.dir
+	if o.stdin != "" {
+		cmd.Stdin = strings.NewReader(o.stdin)
 	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -93,7 +114,7 @@ func sbxIn(t testing.TB, stdin string, args ...string) result {
 		}
 	}
 	if ctx.Err() != nil {
-		t.Fatalf("sbx %v: still running after 60 s\n%s", args, r)
+		t.Fatalf("sbx %v: still running after %v\n%s", args, limit, r)
 	}
 	return r
 }
