@@ -140,14 +140,7 @@ func TestIncludingProfileWinsOverIncluded(t *testing.T) {
 	l, dir, _ := testLoader(t)
 	write(t, dir, "base.toml", "[run]\nhostname = \"base\"\nnew_session = true\n[network]\nmode = \"host\"\n")
 	write(t, dir, "top.toml", "include = [\"base\"]\n[run]\nhostname = \"top\"\n")
-	p, _, err := l.Load("top")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := l.Spec(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := loadSpec(t, l, "top")
 	if s.Hostname != "top" || !s.NewSession || s.Net.Mode != spec.NetHost {
 		t.Fatalf("hostname %q new_session %v net %q: want top, true (inherited), host (inherited)", s.Hostname, s.NewSession, s.Net.Mode)
 	}
@@ -245,14 +238,7 @@ func ruled(s *spec.Spec, name string) int {
 func TestRemovingOneMemberOfAnInheritedGroupKeepsTheOthers(t *testing.T) {
 	l, dir, _ := testLoader(t)
 	write(t, dir, "dbg.toml", "include = [\"default\"]\n[seccomp]\ndeny = [\"!ptrace\"]\n")
-	p, _, err := l.Load("dbg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := l.Spec(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := loadSpec(t, l, "dbg")
 	d := denied(s, 1)
 	if d["ptrace"] || !d["process_vm_readv"] || !d["kcmp"] || !d["mount"] {
 		t.Fatalf("ptrace denied %v, process_vm_readv %v, kcmp %v, mount %v: want only ptrace allowed", d["ptrace"], d["process_vm_readv"], d["kcmp"], d["mount"])
@@ -267,14 +253,7 @@ syscalls = ["unshare"]
 action = "errno"
 args = [{arg = 0, op = "masked-eq", mask = "CLONE_NEWUSER", value = "CLONE_NEWUSER"}]
 `)
-	p, _, err := l.Load("ns")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := l.Spec(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := loadSpec(t, l, "ns")
 	if denied(s, 1)["unshare"] || ruled(s, "unshare") != 1 || !denied(s, 1)["setns"] {
 		t.Fatalf("unshare must be ruled only by the including profile's rule, setns still denied: %+v", s.Seccomp.Rules)
 	}
@@ -282,14 +261,7 @@ args = [{arg = 0, op = "masked-eq", mask = "CLONE_NEWUSER", value = "CLONE_NEWUS
 
 func TestBrowserProfileAllowsTheBrowsersNamespacesButNotSetnsOrMounts(t *testing.T) {
 	l, _, _ := testLoader(t)
-	p, _, err := l.Load("browser")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := l.Spec(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := loadSpec(t, l, "browser")
 	d := denied(s, 1)
 	if d["unshare"] || d["clone"] || d["chroot"] || !d["setns"] || !d["ptrace"] || !d["mount"] {
 		t.Fatalf("browser seccomp: %+v", s.Seccomp.Rules)
@@ -335,14 +307,7 @@ var dockerRefused = []string{"acct", "add_key", "bpf", "clock_adjtime", "clock_s
 
 func TestDefaultProfileDeniesWhatDockerRefusesWithEPERM(t *testing.T) {
 	l, _, _ := testLoader(t)
-	p, _, err := l.Load("default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := l.Spec(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := loadSpec(t, l, "default")
 	d := denied(s, 1)
 	for _, n := range dockerRefused {
 		if !d[n] {
@@ -431,14 +396,7 @@ func TestFlagsAreALayerOverTheProfile(t *testing.T) {
 func TestMountsAreOrderedParentsFirst(t *testing.T) {
 	l, dir, _ := testLoader(t)
 	write(t, dir, "m.toml", "[filesystem]\ntmpfs = [\"/a/b/c\"]\nro_bind = [\"/x:/a\"]\nbind = [\"/y:/a/b\"]\n")
-	p, _, err := l.Load("m")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := l.Spec(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := loadSpec(t, l, "m")
 	var dsts []string
 	for _, m := range s.Mounts {
 		dsts = append(dsts, m.Dst)
@@ -476,14 +434,7 @@ ipv6 = true
 dns = ["9.9.9.9"]
 `)
 	write(t, dir, "net2.toml", "include = [\"net\"]\n[network]\nallow = [\"!udp:53\"]\n")
-	p, _, err := l.Load("net2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := l.Spec(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := loadSpec(t, l, "net2")
 	n := s.Net
 	if n.Mode != spec.NetSlirp || len(n.Ports) != 2 || n.Ports[1].Proto != "udp" || n.Ports[0].HostPort != 8080 ||
 		!slices.Equal(n.Allow, []string{"*.example.org:443"}) || !slices.Equal(n.Deny, []string{"10.0.0.0/8"}) ||
@@ -497,14 +448,7 @@ dns = ["9.9.9.9"]
 func TestLimitsSectionBecomesTheSpecsLimits(t *testing.T) {
 	l, dir, _ := testLoader(t)
 	write(t, dir, "lim.toml", "[limits]\nmemory = \"512m\"\nmemory_swap = \"-1\"\ncpus = 1.5\npids = 64\nnofile = 256\ncore = \"0\"\nstrict = true\n")
-	p, _, err := l.Load("lim")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := l.Spec(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := loadSpec(t, l, "lim")
 	m := s.Limits
 	if m.Memory != 512<<20 || m.MemorySwap != -1 || m.CPUs != 1.5 || m.Pids != 64 || m.NoFile == nil || *m.NoFile != 256 ||
 		m.Core == nil || *m.Core != 0 || !m.Strict || m.NProc != nil {
@@ -515,14 +459,7 @@ func TestLimitsSectionBecomesTheSpecsLimits(t *testing.T) {
 func TestOverlayOnTheHostRootIsTheOverlayRootKindAsWithTheFlag(t *testing.T) {
 	l, dir, _ := testLoader(t)
 	write(t, dir, "ov.toml", "include = [\"default\"]\n[filesystem]\noverlay = true\npersist = \"~/keep\"\n")
-	p, _, err := l.Load("ov")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := l.Spec(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := loadSpec(t, l, "ov")
 	if s.Root.Kind != spec.RootOverlay || s.Root.Persist != "/home/u/keep" {
 		t.Fatalf("root %+v", s.Root)
 	}
@@ -551,14 +488,7 @@ func TestPlusMakesABindsSourceDirectory(t *testing.T) {
 	l, dir, _ := testLoader(t)
 	src := filepath.Join(t.TempDir(), "state", "deep")
 	write(t, dir, "plus.toml", "[filesystem]\nbind = [\"+"+src+":/state\"]\n")
-	p, _, err := l.Load("plus")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := l.Spec(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := loadSpec(t, l, "plus")
 	if st, err := os.Stat(src); err != nil || !st.IsDir() || st.Mode().Perm() != 0o700 {
 		t.Fatalf("source %s: %v %v", src, st, err)
 	}
@@ -566,4 +496,19 @@ func TestPlusMakesABindsSourceDirectory(t *testing.T) {
 		t.Fatalf("mount %+v", s.Mounts[0])
 	}
 	wantProblem(t, "[filesystem]\ntmpfs = [\"+/x\"]\n", 2, "+ (make the source directory) is for bind and ro_bind")
+}
+
+// loadSpec loads the profile ref and turns it into a spec, failing the
+// test on any problem.
+func loadSpec(t *testing.T, l *Loader, ref string) *spec.Spec {
+	t.Helper()
+	p, _, err := l.Load(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := l.Spec(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
