@@ -209,11 +209,11 @@ func run(s *spec.Spec) (int, error) {
 			case kindStopped:
 				// Stop sbx itself, so the user's shell sees its job
 				// stopped and takes the terminal back; fg or bg continue
-				// sbx, which then resumes the command.
-				// SIGSTOP aimed at this very thread: it stops on its
-				// way out of the syscall, before it can tell init to go
-				// on. kill(getpid()) would let another thread take the
-				// signal while this one runs ahead and resumes the command.
+				// sbx, which then resumes the command. SIGSTOP is aimed
+				// at this very thread: it stops on its way out of the
+				// syscall, before it can tell init to go on, where
+				// kill(getpid()) would let another thread take the signal
+				// while this one ran ahead and resumed the command.
 				unix.Tgkill(unix.Getpid(), unix.Gettid(), unix.SIGSTOP)
 				fg := false
 				if pg, err := unix.IoctlGetInt(0, unix.TIOCGPGRP); err == nil && pg == unix.Getpgrp() {
@@ -227,14 +227,14 @@ func run(s *spec.Spec) (int, error) {
 			// tear the namespaces down, unless a cgroup must be emptied
 			// first. Pdeathsig ends init should it linger.
 			if m.Kind == kindExit && cg == nil {
-				waited = true
-				code := exitStatus(s, cg, result)
-				sup.exited(code)
-				return code, nil
+				done = true
 			}
 		}
 	}
-	state, _ := cmd.Process.Wait()
+	var state *os.ProcessState
+	if result == nil || result.Kind != kindExit || cg != nil {
+		state, _ = cmd.Process.Wait()
+	}
 	waited = true
 	switch {
 	case result != nil && result.Kind == kindError:
