@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/sbx-sandbox/sbx/sandbox"
 	"github.com/sbx-sandbox/sbx/slirp"
 	"github.com/sbx-sandbox/sbx/spec"
 )
@@ -260,7 +259,7 @@ func (l *Loader) Spec(p *Profile) (*spec.Spec, error) {
 	for _, e := range p.Env.Unset {
 		unset = append(unset, e.Body())
 	}
-	env, err := sandbox.Environment(os.Environ(), deref(p.Env.Keep, false), set, unset)
+	env, err := environment(os.Environ(), deref(p.Env.Keep, false), set, unset)
 	if err != nil {
 		return nil, err
 	}

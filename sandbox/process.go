@@ -64,7 +64,7 @@ func lookPath(name, path string) (string, error) {
 		return name, nil
 	}
 	if path == "" {
-		path = defaultPath
+		path = spec.DefaultPath
 	}
 	var denied error
 	for _, dir := range filepath.SplitList(path) {

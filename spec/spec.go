@@ -46,6 +46,9 @@ type Spec struct {
 	Profile string // the profile's name, shown by sbx ps
 }
 
+// DefaultPath is the PATH of a command whose environment has none.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 // IDs are a user and group id seen inside.
 type IDs struct {
 	UID, GID uint32
